@@ -1,0 +1,107 @@
+"""Typed records passed between the parts: steps, trajectories, transition batches, metrics.
+
+Shapes use ``B`` for batch, ``T`` for the number of sampler steps and ``*S`` for the shape of one
+sample (``(D,)`` for vectors, ``(C, H, W)`` for images). Time follows the package convention:
+``t = 0`` is noise, ``t = T`` is the sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Step:
+    """One policy step ``x_t -> x_{t+1}``.
+
+    Attributes:
+        x: ``(B, *S)`` state ``x_t``.
+        next_x: ``(B, *S)`` sampled ``x_{t+1} = mean + sigma * noise``.
+        mean: ``(B, *S)`` policy mean ``mu_theta(x_t, t)``.
+        sigma: ``()`` or ``(B,)`` step std ``sigma_t``.
+        noise: ``(B, *S)`` the standard normal draw used.
+        t: integer step index.
+    """
+
+    x: Tensor
+    next_x: Tensor
+    mean: Tensor
+    sigma: Tensor
+    noise: Tensor
+    t: int
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A batch of whole rollouts.
+
+    Attributes:
+        states: ``(T + 1, B, *S)``; ``states[t]`` is ``x_t``, ``states[T]`` the samples.
+        log_sigma: ``(T,)`` the step log-stds used.
+    """
+
+    states: Tensor
+    log_sigma: Tensor
+
+    @property
+    def num_steps(self) -> int:
+        return self.states.shape[0] - 1
+
+    @property
+    def samples(self) -> Tensor:
+        return self.states[-1]
+
+
+@dataclass(frozen=True)
+class TransitionBatch:
+    """Transitions drawn from a trajectory buffer (possibly from mixed steps).
+
+    Attributes:
+        x: ``(N, *S)`` states ``x_t``.
+        next_x: ``(N, *S)`` the stored ``x_{t+1}``.
+        t: ``(N,)`` long step indices.
+    """
+
+    x: Tensor
+    next_x: Tensor
+    t: Tensor
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+@dataclass
+class Metrics(Mapping[str, float]):
+    """Scalar metrics of one update, as an immutable-ish mapping of name -> float.
+
+    Algorithms return one per ``update``; the training loop logs them. Values are plain floats
+    (tensors are converted with ``.item()`` when the record is made).
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, **kwargs: float | Tensor) -> Metrics:
+        return cls({k: float(v.detach().item()) if isinstance(v, Tensor) else float(v)
+                    for k, v in kwargs.items()})
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def merged(self, other: Mapping[str, float], prefix: str = "") -> Metrics:
+        out = dict(self.values)
+        out.update({prefix + k: float(v) for k, v in other.items()})
+        return Metrics(out)
+
+    def all_finite(self) -> bool:
+        return all(torch.isfinite(torch.tensor(v)).item() for v in self.values.values())
