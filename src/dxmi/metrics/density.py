@@ -110,7 +110,10 @@ def tvd_energy(
         lo, hi = float(range[0]), float(range[1])
         if hi <= lo:
             raise ValueError(f"range must satisfy lo < hi, got {range}")
-    edges = np.concatenate([[-np.inf], np.linspace(lo, hi, bins + 1), [np.inf]])
-    p = np.histogram(a, bins=edges)[0] / a.size
-    q = np.histogram(b, bins=edges)[0] / b.size
-    return float(0.5 * np.abs(p - q).sum())
+
+    def hist(v: np.ndarray) -> np.ndarray:
+        inner = np.histogram(v, bins=bins, range=(lo, hi))[0]  # last bin closed on the right
+        outer = np.array([(v < lo).sum(), (v > hi).sum()])
+        return np.concatenate([inner, outer]) / v.size
+
+    return float(0.5 * np.abs(hist(a) - hist(b)).sum())

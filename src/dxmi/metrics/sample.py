@@ -30,7 +30,9 @@ def _wasserstein_1d_pp(xs: Tensor, ys: Tensor, p: float) -> Tensor:
     if n == m:
         return ((xs - ys).abs() ** p).mean(0)
     f64 = torch.float64
-    knots = torch.cat([torch.arange(1, n + 1, dtype=f64) / n, torch.arange(1, m + 1, dtype=f64) / m])
+    qx = torch.arange(1, n + 1, dtype=f64) / n
+    qy = torch.arange(1, m + 1, dtype=f64) / m
+    knots = torch.cat([qx, qy])
     knots = torch.unique(knots.clamp(max=1.0))  # sorted
     lengths = torch.diff(knots, prepend=knots.new_zeros(1))
     mid = knots - lengths / 2
