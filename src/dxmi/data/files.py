@@ -69,9 +69,7 @@ def load_point_cloud(path: str | os.PathLike[str]) -> Tensor:
     arr = arr.astype(np.float64, copy=False)
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
-        raise ValueError(
-            f"{p}: {int(bad.sum())} of {arr.shape[0]} rows contain NaN or inf values"
-        )
+        raise ValueError(f"{p}: {int(bad.sum())} of {arr.shape[0]} rows contain NaN or inf values")
     if arr.shape[0] < 2:
         raise ValueError(f"{p}: need at least 2 rows, got shape {arr.shape}")
     return torch.from_numpy(arr).float()

@@ -22,9 +22,7 @@ class DensityError:
     kl: float
 
 
-def _eval_chunked(
-    fn: Callable[[Tensor], Tensor], pts: Tensor, chunk: int, what: str
-) -> Tensor:
+def _eval_chunked(fn: Callable[[Tensor], Tensor], pts: Tensor, chunk: int, what: str) -> Tensor:
     outs = []
     with torch.no_grad():
         for i in range(0, pts.shape[0], chunk):
