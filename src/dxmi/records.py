@@ -7,10 +7,10 @@ sample (``(D,)`` for vectors, ``(C, H, W)`` for images). Time follows the packag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 
@@ -74,15 +74,15 @@ class TransitionBatch:
         return self.x.shape[0]
 
 
-@dataclass
 class Metrics(Mapping[str, float]):
-    """Scalar metrics of one update, as an immutable-ish mapping of name -> float.
+    """Scalar metrics of one update: an immutable mapping of name -> float.
 
     Algorithms return one per ``update``; the training loop logs them. Values are plain floats
     (tensors are converted with ``.item()`` when the record is made).
     """
 
-    values: dict[str, float] = field(default_factory=dict)
+    def __init__(self, data: Mapping[str, float] | None = None):
+        self._data: dict[str, float] = {k: float(v) for k, v in (data or {}).items()}
 
     @classmethod
     def of(cls, **kwargs: float | Tensor) -> Metrics:
@@ -90,18 +90,21 @@ class Metrics(Mapping[str, float]):
                     for k, v in kwargs.items()})
 
     def __getitem__(self, key: str) -> float:
-        return self.values[key]
+        return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self._data)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Metrics({self._data})"
 
     def merged(self, other: Mapping[str, float], prefix: str = "") -> Metrics:
-        out = dict(self.values)
+        out = dict(self._data)
         out.update({prefix + k: float(v) for k, v in other.items()})
         return Metrics(out)
 
     def all_finite(self) -> bool:
-        return all(torch.isfinite(torch.tensor(v)).item() for v in self.values.values())
+        return all(math.isfinite(v) for v in self._data.values())

@@ -1,0 +1,5 @@
+import sys
+
+from dxmi.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,15 @@
+"""Algorithms: each is one ``update(batch) -> Metrics`` step over parts passed in at construction.
+
+- :class:`DDPMTraining` -- pretrain the base epsilon-network.
+- :class:`DxMI` -- max-ent IRL: EBM step + DxDP (TD value + one-step reparameterised policy step).
+- :class:`GCD` -- the same machinery with the policy-gradient sampler update DxDP replaces.
+"""
+
+from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.ddpm import DDPMTraining
+from dxmi.algorithms.dxmi import DxMI, DxMIConfig
+from dxmi.algorithms.gcd import GCD
+
+SAMPLER_UPDATES: dict[str, type[DxMI]] = {"dxdp": DxMI, "gcd": GCD}
+
+__all__ = ["SAMPLER_UPDATES", "GCD", "Algorithm", "DDPMTraining", "DxMI", "DxMIConfig"]

@@ -1,0 +1,262 @@
+"""DxMI: maximum-entropy inverse RL of a T-step diffusion sampler with an energy-based model.
+
+Objective (min over the energy phi, max over the sampler theta):
+
+    E_data[E(x)] - E_pi[E(x_T)] + tau * H(pi(x_T))        (+ gamma * energy-magnitude term)
+
+**DxDP** (the sampler update). The marginal entropy is bounded through an auxiliary reverse chain
+with per-step variances s_t^2, which turns the inner problem into optimal control with terminal
+cost E(x_T) and running cost
+
+    r_t = tau2 * c_t - tau1 * log sigma_t,     c_t = mean_d (x_{t+1} - x_t)^2 / (2 s_t^2).
+
+The value obeys the soft Bellman backup V(x_t, t) = E_pi[V(x_{t+1}, t + 1) + tau2 c_t] - tau1 log sigma_t,
+V(., T) = E, learned by TD from t = T-1 down to 0; the policy improves by one reparameterised step
+
+    min_theta E_eps[ V(mu_theta(x_t, t) + sigma_t eps, t + 1) + tau2 c_t ] - tau1 log sigma_t,
+
+so only one network evaluation is differentiated per update (no back-propagation through the chain).
+
+One iteration, in the release's order: (1) roll out B trajectories into the preallocated buffer,
+(2) adaptive velocity regularisation s_t^2 <- a s_t^2 + (1 - a) mean (x_{t+1} - x_t)^2, (3) one energy
+step on L_E = mean E(data) - mean E(x_T) + gamma (mean E(data)^2 + mean E(x_T)^2), (4) TD value
+steps, (5) sampler step(s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dxmi.algorithms.base import Algorithm, clip
+from dxmi.buffers.trajectory import TrajectoryBuffer
+from dxmi.energies.base import Energy
+from dxmi.policies.base import GaussianPolicy
+from dxmi.records import Metrics, TransitionBatch
+from dxmi.values.base import CostToGo, ValueFunction
+from dxmi.values.time_cost import SigmoidTimeCost, TimeCost, ZeroTimeCost
+
+VELOCITY_INITS = ("sigma", "rollout")
+
+
+@dataclass
+class DxMIConfig:
+    """Switches of DxMI (names follow the paper / release).
+
+    Attributes:
+        batch_size: B, trajectories rolled out per iteration (also the data batch size).
+        tau1: weight of the entropy term (-tau1 log sigma_t in the running cost).
+        tau2: weight of the velocity cost c_t.
+        gamma: energy-magnitude regulariser weight in the EBM loss (0 disables).
+        adavelreg: EMA factor a of the adaptive velocity regularisation (1.0 freezes s_t^2).
+        velocity_init: "sigma" (s_t^2 = sigma_t^2, the release) or "rollout" (first rollout's
+            mean squared step).
+        time_cost_kappa: kappa of the sigmoid time cost added to TD targets (0 disables).
+        entropy_in_value / velocity_in_value: put the tau terms in the value targets (clean
+            derivation) or only in the sampler loss (released image configs).
+        value_skip_last_k / sampler_skip_last_k: drop the tau terms for steps t >= T - k.
+        value_resample: TD targets use x_{t+1} freshly drawn from the current policy.
+        sampler_steps: sampler optimiser steps per iteration.
+        *_lr: Adam learning rates; *_grad_clip: gradient-norm clips (None disables).
+    """
+
+    batch_size: int = 256
+    tau1: float = 0.1
+    tau2: float = 0.01
+    gamma: float = 1.0
+    adavelreg: float = 0.99
+    velocity_init: str = "sigma"
+    time_cost_kappa: float = 0.0
+    entropy_in_value: bool = True
+    velocity_in_value: bool = True
+    value_skip_last_k: int = 0
+    sampler_skip_last_k: int = 0
+    value_resample: bool = False
+    sampler_steps: int = 1
+    sampler_lr: float = 1e-5
+    sigma_lr: float = 1e-3
+    value_lr: float = 1e-3
+    energy_lr: float = 1e-3
+    sampler_grad_clip: float | None = 0.1
+    value_grad_clip: float | None = 0.1
+    energy_grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.velocity_init not in VELOCITY_INITS:
+            raise ValueError(f"velocity_init must be one of {VELOCITY_INITS}, got {self.velocity_init!r}")
+        if not 0.0 <= self.adavelreg <= 1.0:
+            raise ValueError(f"adavelreg must be in [0, 1], got {self.adavelreg}")
+        for name in ("tau1", "tau2", "gamma", "time_cost_kappa"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.batch_size < 1 or self.sampler_steps < 0:
+            raise ValueError("batch_size must be >= 1 and sampler_steps >= 0")
+
+
+class DxMI(Algorithm):
+    """DxMI with the DxDP sampler update. Parts are passed in; optimisers are built here."""
+
+    name = "dxdp"
+
+    def __init__(self, policy: GaussianPolicy, value: ValueFunction, energy: Energy,
+                 config: DxMIConfig, generator: torch.Generator | None = None):
+        if value.num_steps != policy.num_steps:
+            raise ValueError(f"value has T={value.num_steps} but the policy has T={policy.num_steps}")
+        if tuple(energy.sample_shape) != tuple(policy.sample_shape):
+            raise ValueError(f"energy sample shape {energy.sample_shape} != policy's {policy.sample_shape}")
+        self.policy, self.value, self.energy, self.config = policy, value, energy, config
+        self.T = policy.num_steps
+        self.cost_to_go = CostToGo(value, energy)
+        self.time_cost: TimeCost = (SigmoidTimeCost(self.T, config.time_cost_kappa)
+                                    if config.time_cost_kappa > 0 else ZeroTimeCost())
+        device = policy.log_sigma_free.device
+        self.device = device
+        self.generator = generator or torch.Generator(device=device)
+        self.buffer = TrajectoryBuffer(self.T, config.batch_size, policy.sample_shape, device=device)
+        self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
+        self.s2_initialised = config.velocity_init == "sigma"
+        self.modules = {"policy": policy, "value": value, "energy": energy}
+        self.optimizers = {
+            "sampler": torch.optim.Adam([
+                {"params": policy.mean_parameters(), "lr": config.sampler_lr},
+                {"params": policy.sigma_parameters(), "lr": config.sigma_lr},
+            ]),
+        }
+        energy_params = [p for p in energy.parameters() if p.requires_grad]
+        if energy_params:  # a parameter-free energy is a fixed, known reward
+            self.optimizers["energy"] = torch.optim.Adam(energy_params, lr=config.energy_lr)
+        if not value.shares_energy():
+            self.optimizers["value"] = torch.optim.Adam(value.trainable_parameters(), lr=config.value_lr)
+
+    # -- costs ----------------------------------------------------------------------------------
+    def velocity(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
+        """c_t = mean_d (x_{t+1} - x_t)^2 / (2 s_t^2): (N,)."""
+        return ((next_x - x) ** 2).flatten(1).mean(1) / (2 * self.s2[t])
+
+    def running_cost(self, batch: TransitionBatch, next_x: Tensor, skip_last_k: int,
+                     entropy: bool = True, velocity: bool = True) -> Tensor:
+        """tau2 c_t - tau1 log sigma_t (each optionally off; both off for t >= T - k): (N,)."""
+        cfg = self.config
+        keep = (batch.t < self.T - skip_last_k).float()
+        cost = torch.zeros(len(batch), device=next_x.device)
+        if velocity and cfg.tau2 > 0:
+            cost = cost + cfg.tau2 * self.velocity(batch.x, next_x, batch.t)
+        if entropy and cfg.tau1 > 0:
+            cost = cost - cfg.tau1 * self.policy.log_sigma[batch.t]
+        return keep * cost
+
+    # -- the iteration --------------------------------------------------------------------------
+    def update(self, batch: Tensor) -> Metrics:
+        cfg = self.config
+        if batch.shape[0] != cfg.batch_size or tuple(batch.shape[1:]) != self.policy.sample_shape:
+            raise ValueError(f"DxMI.update: expected data batch ({cfg.batch_size}, {self.policy.sample_shape}), "
+                             f"received {tuple(batch.shape)}")
+        self.train(True)
+        traj = self.policy.rollout(cfg.batch_size, self.generator)
+        self.buffer.store(traj)
+        self._update_velocity_scale()
+        m = self.energy_step(batch)
+        m = m.merged(self.value_steps())
+        m = m.merged(self.sampler_steps())
+        self.iteration += 1
+        ls = self.policy.log_sigma.detach()
+        return m.merged({"sigma_first": float(ls[0].exp()), "sigma_last": float(ls[-1].exp()),
+                         "s2_mean": float(self.s2.mean())})
+
+    @torch.no_grad()
+    def _update_velocity_scale(self) -> None:
+        s = self.buffer.states[:, : self.buffer.size]
+        sq = ((s[1:] - s[:-1]) ** 2).flatten(2).mean(dim=(1, 2))  # (T,)
+        if not self.s2_initialised:
+            self.s2 = sq.clamp_min(1e-12).clone()
+            self.s2_initialised = True
+            return
+        a = self.config.adavelreg
+        self.s2 = (a * self.s2 + (1 - a) * sq).clamp_min(1e-12)
+
+    def energy_step(self, data: Tensor) -> Metrics:
+        cfg = self.config
+        if "energy" not in self.optimizers:
+            return Metrics()
+        opt = self.optimizers["energy"]
+        opt.zero_grad(set_to_none=True)
+        e_data = self.energy(data)
+        e_model = self.energy(self.buffer.samples.detach())
+        loss = e_data.mean() - e_model.mean()
+        if cfg.gamma > 0:
+            loss = loss + cfg.gamma * ((e_data**2).mean() + (e_model**2).mean())
+        loss.backward()
+        gnorm = clip(list(self.energy.parameters()), cfg.energy_grad_clip)
+        opt.step()
+        return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),
+                          grad_norm_energy=gnorm)
+
+    def value_target(self, batch: TransitionBatch) -> Tensor:
+        """Soft-Bellman target of V(x_t, t) for a batch of one step t (no gradient)."""
+        cfg = self.config
+        with torch.no_grad():
+            next_x = batch.next_x
+            if cfg.value_resample:
+                next_x = self.policy.step(batch.x, batch.t, self.generator).next_x
+            target = self.cost_to_go(next_x, batch.t + 1) + self.time_cost(batch.t)
+            target = target + self.running_cost(batch, next_x, cfg.value_skip_last_k,
+                                                entropy=cfg.entropy_in_value,
+                                                velocity=cfg.velocity_in_value)
+        return target
+
+    def value_steps(self) -> Metrics:
+        cfg = self.config
+        opt = self.optimizers.get("value") or self.optimizers.get("energy")
+        if opt is None:
+            return Metrics()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        losses = []
+        for t in range(self.T - 1, -1, -1):
+            batch = self.buffer.at(t)
+            target = self.value_target(batch)
+            opt.zero_grad(set_to_none=True)
+            loss = ((self.value(batch.x, batch.t) - target) ** 2).mean()
+            loss.backward()
+            clip(params, cfg.value_grad_clip)
+            opt.step()
+            losses.append(loss.detach())
+        return Metrics.of(loss_value=torch.stack(losses).mean())
+
+    def sampler_loss(self) -> tuple[Tensor, Metrics]:
+        """DxDP: E[V(x_{t+1}, t + 1) (E at the last step) + running cost] over uniform transitions."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, self.generator)
+        step = self.policy.step(batch.x, batch.t, self.generator)
+        v_next = self.cost_to_go(step.next_x, batch.t + 1)
+        cost = self.running_cost(batch, step.next_x, cfg.sampler_skip_last_k)
+        loss = (v_next + cost).mean()
+        return loss, Metrics.of(loss_sampler=loss, sampler_v_next=v_next.mean())
+
+    def sampler_steps(self) -> Metrics:
+        cfg = self.config
+        opt = self.optimizers["sampler"]
+        params = [p for g in opt.param_groups for p in g["params"]]
+        m = Metrics()
+        for _ in range(cfg.sampler_steps):
+            opt.zero_grad(set_to_none=True)
+            loss, m = self.sampler_loss()
+            loss.backward(inputs=params)
+            gnorm = clip(params, cfg.sampler_grad_clip)
+            opt.step()
+            m = m.merged({"grad_norm_sampler": float(gnorm)})
+        return m
+
+    # -- state ----------------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        return {"s2": self.s2.clone(), "s2_initialised": self.s2_initialised,
+                "config": asdict(self.config)}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if "s2" in state:
+            self.s2 = state["s2"].to(self.device)
+            self.s2_initialised = bool(state["s2_initialised"])
+
+

@@ -1,0 +1,44 @@
+"""GCD: the same objective and machinery, with the policy-gradient sampler update.
+
+The sampler minimises J = E_tau[ E(x_T) + sum_t (tau2 c_t - tau1 log sigma_t) ]. With
+G_t = E(x_T) + sum_{k >= t} r_k the cost-to-go of a stored trajectory and the learned baseline
+V(x_t, t), the REINFORCE estimator is
+
+    grad J = E[ sum_t (G_t - V(x_t, t)) grad log pi(x_{t+1} | x_t) ] - tau1 sum_t grad log sigma_t,
+
+the second term being the direct derivative of the entropy cost. This is what DxDP replaces with
+the value gradient; keeping it here makes the two comparable on equal footing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dxmi.algorithms.dxmi import DxMI
+from dxmi.records import Metrics
+
+
+class GCD(DxMI):
+    name = "gcd"
+
+    def sampler_loss(self) -> tuple[Tensor, Metrics]:
+        cfg = self.config
+        T, n = self.T, self.buffer.size
+        s = self.buffer.states[:, :n]
+        with torch.no_grad():
+            costs = torch.stack([
+                self.running_cost(self.buffer.at(t), s[t + 1], cfg.sampler_skip_last_k)
+                for t in range(T)])  # (T, n)
+            terminal = self.energy(s[T])
+            # cost-to-go G_t = E(x_T) + sum_{k >= t} r_k (reverse cumulative sum over t)
+            to_go = terminal[None] + torch.flip(torch.cumsum(torch.flip(costs, [0]), 0), [0])
+            tt = torch.arange(T, device=s.device).repeat_interleave(n)
+            x = s[:T].reshape(T * n, *s.shape[2:])
+            baseline = self.value(x, tt).reshape(T, n)
+            adv = to_go - baseline
+        nx = s[1:].reshape(T * n, *s.shape[2:])
+        log_pi = self.policy.log_prob(x, nx, tt).reshape(T, n)
+        entropy_cost = -cfg.tau1 * self.policy.log_sigma.mean()
+        loss = (adv * log_pi).mean() + entropy_cost
+        return loss, Metrics.of(loss_sampler=loss, advantage_std=adv.std(), cost_to_go=to_go[0].mean())

@@ -1,0 +1,59 @@
+"""A preallocated on-policy buffer of B trajectories of T steps: a (T + 1, B, *S) tensor."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dxmi.records import Trajectory, TransitionBatch
+
+
+class TrajectoryBuffer:
+    """Holds the current iteration's rollouts; ``store`` overwrites in place."""
+
+    def __init__(self, num_steps: int, capacity: int, sample_shape: tuple[int, ...],
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+        self.num_steps = num_steps
+        self.capacity = capacity
+        self.sample_shape = tuple(sample_shape)
+        self.states = torch.empty((num_steps + 1, capacity, *self.sample_shape), device=device, dtype=dtype)
+        self.size = 0
+
+    def store(self, traj: Trajectory) -> None:
+        s = traj.states
+        if s.shape[0] != self.num_steps + 1 or tuple(s.shape[2:]) != self.sample_shape:
+            raise ValueError(f"trajectory of shape {tuple(s.shape)} does not fit buffer "
+                             f"(T + 1 = {self.num_steps + 1}, B <= {self.capacity}, S = {self.sample_shape})")
+        n = s.shape[1]
+        if n > self.capacity:
+            raise ValueError(f"{n} trajectories exceed the buffer capacity {self.capacity}")
+        self.states[:, :n].copy_(s)
+        self.size = n
+
+    def clear(self) -> None:
+        self.size = 0
+
+    def _check(self) -> None:
+        if self.size == 0:
+            raise RuntimeError("the trajectory buffer is empty: store a rollout first")
+
+    @property
+    def samples(self) -> Tensor:
+        self._check()
+        return self.states[self.num_steps, : self.size]
+
+    def at(self, t: int) -> TransitionBatch:
+        """All B transitions x_t -> x_{t+1} of step t."""
+        self._check()
+        n = self.size
+        tt = torch.full((n,), t, dtype=torch.long, device=self.states.device)
+        return TransitionBatch(x=self.states[t, :n], next_x=self.states[t + 1, :n], t=tt)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> TransitionBatch:
+        """n transitions drawn uniformly (with replacement) from all T * B stored ones."""
+        self._check()
+        dev = self.states.device
+        flat = torch.randint(0, self.num_steps * self.size, (n,), generator=generator, device=dev)
+        t = flat // self.size
+        b = flat % self.size
+        return TransitionBatch(x=self.states[t, b], next_x=self.states[t + 1, b], t=t)

@@ -1,0 +1,1 @@
+"""The ``dxmi`` command."""

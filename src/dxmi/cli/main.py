@@ -1,0 +1,246 @@
+"""``dxmi``: pretrain, train, sample, evaluate, plot and a one-command demo.
+
+Every subcommand reads a preset or YAML file (``--config``), applies ``--set key.sub=value``
+overrides and works in one run folder (``--out``). Errors are one line naming the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dxmi.config import ConfigError, RunConfig, load_config, preset_names
+
+EPILOG = """examples:
+  dxmi demo                                   # 8gaussians, T = 4: pretrain, DxMI, evaluate, plots
+  dxmi pretrain --config 2spirals --out runs/spirals
+  dxmi train --config 2spirals --out runs/spirals --set train.algo.tau1=0.0
+  dxmi evaluate --out runs/spirals --sampler dxmi
+  dxmi sample --out runs/spirals --n 1000 --file samples.npy
+  dxmi presets
+time convention: step t = 0 is noise, t = T is the sample."""
+
+
+def _common(p: argparse.ArgumentParser, config_default: str | None = "8gaussians") -> None:
+    p.add_argument("--config", default=config_default,
+                   help="preset name (see `dxmi presets`) or path to a YAML file"
+                        + (f" (default: {config_default})" if config_default else
+                           " (default: the run folder's config.yaml)"))
+    p.add_argument("--out", default=None, help="run folder (default: from the config, runs/<preset>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.algo.tau1=0.05 (repeatable)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: from the config)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: from the config)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _resolve(args: argparse.Namespace, from_run: bool = False) -> RunConfig:
+    overrides = list(args.overrides)
+    source = args.config
+    if from_run and source is None:
+        if args.out is None:
+            raise ConfigError("give --out (a run folder with config.yaml) or --config")
+        source = str(Path(args.out) / "config.yaml")
+    if args.out is not None:
+        overrides.append(f"out={args.out}")
+    elif source is not None and not source.endswith((".yaml", ".yml")):
+        overrides.append(f"out=runs/{source}")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.no_progress:
+        overrides.append("progress=false")
+    return load_config(source, overrides)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        print(name)
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from dxmi.experiment import pretrain
+
+    cfg = _resolve(args)
+    r = pretrain(cfg, resume=not args.no_resume)
+    print(f"pretrained DDPM in {r.seconds:.1f}s -> {Path(cfg.out) / 'pretrain'}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dxmi.experiment import pretrain, train
+
+    cfg = _resolve(args)
+    if not (Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors").is_file():
+        print("no pretrained model in the run folder: pretraining first", file=sys.stderr)
+        pretrain(cfg)
+    r = train(cfg, resume=not args.no_resume)
+    print(f"trained {cfg.train.update} (T={cfg.sampler.num_steps}) in {r.seconds:.1f}s -> {Path(cfg.out) / 'train'}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from dxmi.experiment import draw_samples
+
+    cfg = _resolve(args, from_run=True)
+    x = draw_samples(cfg, args.sampler, args.n, seed=cfg.seed + 100, steps=args.steps)
+    path = Path(args.file) if args.file else Path(cfg.out) / f"samples_{args.sampler}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        np.savetxt(path, x.cpu().numpy(), delimiter=",")
+    else:
+        np.save(path, x.cpu().numpy())
+    print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dxmi.experiment import evaluate
+
+    cfg = _resolve(args, from_run=True)
+    res = evaluate(cfg, args.sampler, steps=args.steps)
+    print(json.dumps({k: round(v, 5) for k, v in res.items()}, indent=2))
+    print(f"wrote {Path(cfg.out) / f'eval_{args.sampler}.json'}")
+    return 0
+
+
+def make_plots(cfg: RunConfig) -> list[Path]:
+    from dxmi.experiment import build_dataset, draw_samples, load_trained
+    from dxmi.viz import plot_energy, plot_learning_curves, plot_samples, plot_trajectories
+
+    out = Path(cfg.out)
+    plots = out / "plots"
+    dataset = build_dataset(cfg)
+    if getattr(dataset, "dim", 2) != 2:
+        print("plots are drawn for 2D data only", file=sys.stderr)
+        return []
+    algo = load_trained(cfg)
+    n = min(cfg.eval.n_samples, 3000)
+    data = dataset.sample(n, torch.Generator().manual_seed(cfg.seed + 200))
+    samples = {"base": draw_samples(cfg, "base", n, cfg.seed + 100),
+               f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", n, cfg.seed + 100)}
+    paths = [plot_samples(samples, data, plots / "samples.png"),
+             plot_energy(lambda z: algo.energy(z.to(cfg.device)).cpu(), plots / "energy.png", data=data)]
+    traj = algo.policy.rollout(600, torch.Generator(device=cfg.device).manual_seed(cfg.seed))
+    paths.append(plot_trajectories(traj.states, plots / "trajectories.png"))
+    for phase in ("pretrain", "train"):
+        csv_path = out / phase / "metrics.csv"
+        if csv_path.is_file():
+            paths.append(plot_learning_curves(csv_path, plots / f"curves_{phase}.png"))
+    return paths
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    cfg = _resolve(args, from_run=True)
+    for p in make_plots(cfg):
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dxmi.experiment import evaluate, pretrain, train
+
+    overrides = list(args.overrides) + [f"out={args.out}"]
+    if args.quick:
+        overrides += ["pretrain.steps=600", "train.iterations=150", "eval.n_samples=1000"]
+    if args.device:
+        overrides.append(f"device={args.device}")
+    cfg = load_config(args.config, overrides)
+    print(f"dxmi demo: {cfg.data.name}, T = {cfg.sampler.num_steps}, run folder {cfg.out}")
+    pretrain(cfg)
+    train(cfg)
+    rows: dict[str, dict[str, float]] = {}
+    for which in ("base", "ddim", "dxmi"):
+        rows[which] = evaluate(cfg, which)
+    keys = ["sw", "mmd", "energy_distance", "modes_covered", "in_mode_fraction"]
+    print(f"\n{'sampler':<10}" + "".join(f"{k:>18}" for k in keys))
+    for which, r in rows.items():
+        label = which if which != "ddim" else f"ddim_{cfg.sampler.num_steps}"
+        print(f"{label:<10}" + "".join(f"{r.get(k, float('nan')):>18.4f}" for k in keys))
+    if "density_tv" in rows["dxmi"]:
+        print(f"EBM density error vs the exact density (TV on a grid): {rows['dxmi']['density_tv']:.4f}")
+    paths = make_plots(cfg)
+    print("\nwrote:")
+    for p in [Path(cfg.out) / "eval_dxmi.json", *paths]:
+        print(f"  {p}")
+    print(f"run folder: {Path(cfg.out).resolve()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dxmi", description="Sampling as sequential decision-making: DxMI / DxDP / GCD diffusion "
+        "samplers trained with energy-based models.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="pretrain + DxMI + evaluate + plots on a built-in dataset (no download)")
+    p.add_argument("--config", default="8gaussians", help="preset (default: 8gaussians)")
+    p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("presets", help="list the built-in configuration presets")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("pretrain", help="train the base 1000-step DDPM on the data")
+    _common(p)
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train", help="fine-tune the T-step sampler with DxMI (or GCD) + an EBM")
+    _common(p)
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.set_defaults(func=cmd_train)
+
+    for name, func, helptext in (("sample", cmd_sample, "draw samples from a trained run"),
+                                 ("evaluate", cmd_evaluate, "sample-quality metrics of a run's sampler")):
+        p = sub.add_parser(name, help=helptext)
+        _common(p, config_default=None)
+        p.add_argument("--sampler", default="dxmi", choices=["dxmi", "base", "ddpm", "ddim"],
+                       help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step), ddim")
+        p.add_argument("--steps", type=int, default=None, help="DDIM step count (default: the run's T)")
+        if name == "sample":
+            p.add_argument("--n", type=int, default=1000, help="number of samples")
+            p.add_argument("--file", default=None, help="output .npy or .csv (default: OUT/samples_<sampler>.npy)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("plot", help="samples vs data, energy landscape, trajectories, learning curves")
+    _common(p, config_default=None)
+    p.set_defaults(func=cmd_plot)
+
+    try:
+        from dxmi.mate.cli import add_subparsers as add_mate
+    except ImportError:
+        pass
+    else:
+        add_mate(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("dxmi: interrupted; the last checkpoint is kept, run the same command to resume", file=sys.stderr)
+        return 130
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError, ImportError) as e:
+        msg: Any = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"dxmi: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Run configuration: typed dataclasses, YAML presets, ``key.sub=value`` overrides.
+
+Unknown keys, wrong types and bad values are errors that name the key; nothing is ignored.
+Presets live in ``dxmi/configs/<name>.yaml`` and are loaded with :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import yaml
+
+from dxmi.algorithms.dxmi import DxMIConfig
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class NetConfig:
+    hidden: int = 128
+    depth: int = 3
+    activation: str = "silu"
+    time_dim: int = 64
+
+
+@dataclass
+class DataConfig:
+    """``name``: a built-in 2D dataset (8gaussians, 2spirals, ...) or ``file`` with ``path``."""
+
+    name: str = "8gaussians"
+    path: str | None = None
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = 3000
+    batch_size: int = 512
+    lr: float = 2e-3
+    num_diffusion_steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    net: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass
+class SamplerConfig:
+    """The T-step policy built from the pretrained model, and the value/energy networks."""
+
+    num_steps: int = 4
+    subsequence: str = "uniform"
+    fix_last: bool = True
+    last_sigma: float = 1e-3
+    value: str = "time_dependent"
+    value_net: NetConfig = field(default_factory=NetConfig)
+    energy_net: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 1000
+    update: str = "dxdp"
+    algo: DxMIConfig = field(default_factory=DxMIConfig)
+
+
+@dataclass
+class EvalConfig:
+    n_samples: int = 5000
+    guidance_scale: float = 0.0
+    grid_resolution: int = 200
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    device: str = "cpu"
+    out: str = "runs/default"
+    log_every: int = 50
+    ckpt_every: int = 500
+    tensorboard: bool = True
+    progress: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, key)  # type: ignore[arg-type]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys by name."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for k in data:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else k
+            raise ConfigError(f"unknown config key {where!r}; valid keys here: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{prefix or cls.__name__}: {e}") from None
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    key, raw = text.split("=", 1)
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key part")
+    value: Any = yaml.safe_load(raw) if raw != "" else ""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value  # type: ignore[no-any-return]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("dxmi.configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def read_yaml(source: str) -> dict[str, Any]:
+    """A preset name or a path to a YAML file."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        text = path.read_text()
+    else:
+        res = resources.files("dxmi.configs") / f"{source}.yaml"
+        if not res.is_file():
+            raise ConfigError(f"unknown preset {source!r}; presets: {preset_names()} (or give a .yaml path)")
+        text = res.read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {source!r} must be a mapping at the top level")
+    return data
+
+
+def load_config(source: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    data: dict[str, Any] = read_yaml(source) if source else {}
+    for o in overrides or []:
+        data = _merge(data, parse_override(o))
+    return from_dict(RunConfig, data)

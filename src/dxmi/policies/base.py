@@ -1,0 +1,119 @@
+"""The T-step Gaussian policy.
+
+    pi_theta(x_{t+1} | x_t) = N(mu_theta(x_t, t), sigma_t^2 I),   t = 0..T-1,   x_0 ~ N(0, s_0^2 I).
+
+sigma_t is a learnable per-step scalar stored as log sigma_t. With ``fix_last`` the last one is a
+buffer (not trained) and only the first T-1 are learned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from dxmi.records import Step, Trajectory
+
+
+class GaussianPolicy(nn.Module):
+    """Base class: subclasses implement :meth:`mean`; everything else is shared."""
+
+    log_sigma_fixed: Tensor
+
+    def __init__(self, sample_shape: Sequence[int], init_sigma: Tensor | Sequence[float],
+                 fix_last: bool = True, init_scale: float = 1.0):
+        super().__init__()
+        sigma = torch.as_tensor(init_sigma, dtype=torch.float32)
+        if sigma.ndim != 1 or len(sigma) < 1 or not bool((sigma > 0).all()):
+            raise ValueError(f"init_sigma must be a 1-D table of positive stds, got {sigma.tolist()}")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.num_steps = len(sigma)
+        self.fix_last = fix_last
+        self.init_scale = init_scale
+        log_sigma = sigma.log()
+        if fix_last:
+            self.log_sigma_free = nn.Parameter(log_sigma[:-1].clone())
+            self.register_buffer("log_sigma_fixed", log_sigma[-1:].clone())
+        else:
+            self.log_sigma_free = nn.Parameter(log_sigma.clone())
+            self.register_buffer("log_sigma_fixed", torch.zeros(0))
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def log_sigma(self) -> Tensor:
+        """(T,) log sigma_t for t = 0..T-1."""
+        return torch.cat([self.log_sigma_free, self.log_sigma_fixed])
+
+    def sigma_parameters(self) -> list[nn.Parameter]:
+        return [self.log_sigma_free]
+
+    def mean_parameters(self) -> list[nn.Parameter]:
+        ids = {id(p) for p in self.sigma_parameters()}
+        return [p for p in self.parameters() if id(p) not in ids]
+
+    # -- the one thing a variant implements ---------------------------------------------------
+    def mean(self, x: Tensor, t: Tensor) -> Tensor:
+        """mu_theta(x_t, t): x (B, *S), t (B,) long -> (B, *S)."""
+        raise NotImplementedError
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def _bcast(self, v: Tensor) -> Tensor:
+        return v.view(-1, *([1] * len(self.sample_shape)))
+
+    def check_input(self, x: Tensor, t: Tensor) -> None:
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise ValueError(f"{type(self).__name__}: expected x of shape (B, {self.sample_shape}), "
+                             f"received {tuple(x.shape)}")
+        if t.shape != (x.shape[0],) or t.dtype != torch.long:
+            raise ValueError(f"{type(self).__name__}: expected t of shape ({x.shape[0]},) and dtype long, "
+                             f"received {tuple(t.shape)} {t.dtype}")
+        if int(t.min()) < 0 or int(t.max()) >= self.num_steps:
+            raise ValueError(f"step index out of range 0..{self.num_steps - 1}: {t.min()}..{t.max()}")
+
+    def initial(self, n: int, generator: torch.Generator | None = None,
+                device: torch.device | str | None = None) -> Tensor:
+        """x_0 ~ N(0, s_0^2 I), shape (n, *S)."""
+        device = device or self.log_sigma_free.device
+        return self.init_scale * torch.randn((n, *self.sample_shape), generator=generator, device=device)
+
+    def step(self, x: Tensor, t: Tensor | int, generator: torch.Generator | None = None,
+             noise: Tensor | None = None) -> Step:
+        """Draw x_{t+1} = mu_theta(x_t, t) + sigma_t * eps. Differentiable (reparameterised)."""
+        if isinstance(t, int):
+            t_idx = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        else:
+            t_idx = t
+        self.check_input(x, t_idx)
+        mu = self.mean(x, t_idx)
+        sigma = self.log_sigma[t_idx].exp()
+        if noise is None:
+            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        next_x = mu + self._bcast(sigma) * noise
+        return Step(x=x, next_x=next_x, mean=mu, sigma=sigma, noise=noise, t=int(t_idx[0]))
+
+    def log_prob(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
+        """log pi(x_{t+1} | x_t) summed over dimensions: (B,)."""
+        self.check_input(x, t)
+        mu = self.mean(x, t)
+        log_sigma = self._bcast(self.log_sigma[t])
+        z = (next_x - mu) / log_sigma.exp()
+        d = -0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)
+        return d.flatten(1).sum(1)
+
+    @torch.no_grad()
+    def rollout(self, n: int, generator: torch.Generator | None = None,
+                x0: Tensor | None = None) -> Trajectory:
+        """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor."""
+        x = self.initial(n, generator) if x0 is None else x0
+        states = torch.empty((self.num_steps + 1, *x.shape), device=x.device, dtype=x.dtype)
+        states[0] = x
+        for t in range(self.num_steps):
+            x = self.step(x, t, generator).next_x
+            states[t + 1] = x
+        return Trajectory(states=states, log_sigma=self.log_sigma.detach().clone())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.rollout(n, generator).samples

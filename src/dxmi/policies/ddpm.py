@@ -1,0 +1,44 @@
+"""T-step policy from a pretrained DDPM epsilon-network on a T-step subsequence.
+
+Step t (noise to data) is the DDPM posterior step of the subsequence chain (see
+:mod:`dxmi.schedules.subsequence`):
+
+    mu_theta(x_t, t) = (x_t - eta_t / sqrt(1 - alpha_hat_t) * eps_theta(x_t, k_t)) / sqrt(1 - eta_t).
+
+The mean uses the chain's own coefficients; the learned sigma_t (initialised to the posterior std)
+only scales the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from dxmi.policies.base import GaussianPolicy
+from dxmi.schedules.subsequence import StepSchedule
+
+
+class DDPMSubsequencePolicy(GaussianPolicy):
+    """``eps_net(x, k)`` takes x (B, *S) and a float (B,) base index k; it is fine-tuned."""
+
+    coef_eps: Tensor
+    coef_scale: Tensor
+    timesteps: Tensor
+
+    def __init__(self, eps_net: nn.Module, schedule: StepSchedule, sample_shape: Sequence[int],
+                 fix_last: bool = True, init_scale: float = 1.0):
+        super().__init__(sample_shape, schedule.sigma, fix_last=fix_last, init_scale=init_scale)
+        self.eps_net = eps_net
+        self.register_buffer("coef_eps", (schedule.eta / (1 - schedule.alpha_hat).sqrt()).float())
+        self.register_buffer("coef_scale", (1 / (1 - schedule.eta).sqrt()).float())
+        self.register_buffer("timesteps", schedule.timesteps.float())
+
+    def mean(self, x: Tensor, t: Tensor) -> Tensor:
+        eps = self.eps_net(x, self.timesteps[t])
+        return self._bcast(self.coef_scale[t]) * (x - self._bcast(self.coef_eps[t]) * eps)
+
+    def extra_repr(self) -> str:
+        return f"T={self.num_steps}, fix_last={self.fix_last}"
+
+

@@ -1,0 +1,28 @@
+"""Noise schedules: coefficient tables of the base diffusion and of the T-step chains.
+
+- :class:`DiscreteSchedule` -- the base model's N-step forward process (betas, alpha_bar).
+- :class:`StepSchedule` -- the T-step sampler's table (continuous timesteps, alpha_bar per state,
+  initial per-step std), built from a base schedule by a subsequence rule.
+"""
+
+from dxmi.schedules.discrete import CosineSchedule, DiscreteSchedule, LinearBetaSchedule
+from dxmi.schedules.subsequence import (
+    SUBSEQUENCES,
+    FastDPMQuadratic,
+    StepSchedule,
+    SubsequenceRule,
+    UniformSubsequence,
+    make_subsequence,
+)
+
+__all__ = [
+    "SUBSEQUENCES",
+    "CosineSchedule",
+    "DiscreteSchedule",
+    "FastDPMQuadratic",
+    "LinearBetaSchedule",
+    "StepSchedule",
+    "SubsequenceRule",
+    "UniformSubsequence",
+    "make_subsequence",
+]

@@ -1,0 +1,89 @@
+"""Metric loggers: CSV (always), TensorBoard (when installed)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class Logger:
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+class CSVLogger(Logger):
+    """Appends rows to a CSV; new metric names add columns (the file is rewritten then).
+    Rows at or after ``truncate_after`` are dropped on open, so a resumed run does not repeat them."""
+
+    def __init__(self, path: str | Path, truncate_after: int | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict[str, Any]] = []
+        self.fields: list[str] = ["step"]
+        if self.path.exists():
+            with open(self.path) as f:
+                reader = csv.DictReader(f)
+                self.fields = list(reader.fieldnames or ["step"])
+                self.rows = [r for r in reader
+                             if truncate_after is None or int(float(r["step"])) < truncate_after]
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        row: dict[str, Any] = {"step": step, **{k: f"{v:.6g}" for k, v in metrics.items()}}
+        self.rows.append(row)
+        new = [k for k in row if k not in self.fields]
+        if new:
+            self.fields += new
+            self._rewrite()
+        else:
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.fields).writerow(row)
+
+
+class TensorBoardLogger(Logger):
+    def __init__(self, folder: str | Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(folder))
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class MultiLogger(Logger):
+    def __init__(self, loggers: list[Logger]):
+        self.loggers = loggers
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        for lg in self.loggers:
+            lg.log(step, metrics)
+
+    def close(self) -> None:
+        for lg in self.loggers:
+            lg.close()
+
+
+def make_loggers(folder: str | Path, tensorboard: bool = True, truncate_after: int | None = None) -> MultiLogger:
+    folder = Path(folder)
+    loggers: list[Logger] = [CSVLogger(folder / "metrics.csv", truncate_after=truncate_after)]
+    if tensorboard:
+        try:
+            loggers.append(TensorBoardLogger(folder / "tensorboard"))
+        except ImportError:
+            pass
+    return MultiLogger(loggers)
