@@ -190,8 +190,8 @@ def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | Non
     if which == "dxmi":
         algo = load_trained(cfg)
         if cfg.eval.guidance_scale != 0.0:
-            return ValueGuidedPolicy(algo.policy, algo.cost_to_go, cfg.eval.guidance_scale).sample(n, gen)
-        return algo.policy.sample(n, gen)
+            return ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale).sample(n, gen)
+        return algo.sampling_policy.sample(n, gen)
     model = load_pretrained(cfg, dim)
     model.eval()
     if which == "base":

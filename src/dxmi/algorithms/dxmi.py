@@ -25,6 +25,7 @@ steps, (5) sampler step(s).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +61,13 @@ class DxMIConfig:
         value_skip_last_k / sampler_skip_last_k: drop the tau terms for steps t >= T - k.
         value_resample: TD targets use x_{t+1} freshly drawn from the current policy.
         sampler_steps: sampler optimiser steps per iteration.
+        value_passes: backward TD sweeps (t = T-1 .. 0) per iteration.
+        precondition_steps: weight step t's sampler loss by 1 / g_t, g_t the policy's gain
+            d mu / d(network output) (:meth:`GaussianPolicy.mean_gain`), so that steps whose mean
+            amplifies the shared network's output (the first steps of a DDPM chain started
+            from pure noise) do not dominate its updates.
+        policy_ema: decay of an exponential moving average of the policy used for sampling and
+            evaluation (0 disables; rollouts for training always use the online policy).
         *_lr: Adam learning rates; *_grad_clip: gradient-norm clips (None disables).
     """
 
@@ -76,6 +84,9 @@ class DxMIConfig:
     sampler_skip_last_k: int = 0
     value_resample: bool = False
     sampler_steps: int = 1
+    value_passes: int = 1
+    precondition_steps: bool = False
+    policy_ema: float = 0.0
     sampler_lr: float = 1e-5
     sigma_lr: float = 1e-3
     value_lr: float = 1e-3
@@ -92,6 +103,8 @@ class DxMIConfig:
         for name in ("tau1", "tau2", "gamma", "time_cost_kappa"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.policy_ema < 1.0:
+            raise ValueError(f"policy_ema must be in [0, 1), got {self.policy_ema}")
         if self.batch_size < 1 or self.sampler_steps < 0:
             raise ValueError("batch_size must be >= 1 and sampler_steps >= 0")
 
@@ -119,6 +132,10 @@ class DxMI(Algorithm):
         self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
         self.s2_initialised = config.velocity_init == "sigma"
         self.modules = {"policy": policy, "value": value, "energy": energy}
+        self.ema_policy: GaussianPolicy | None = None
+        if config.policy_ema > 0:
+            self.ema_policy = copy.deepcopy(policy).requires_grad_(False)
+            self.modules["policy_ema"] = self.ema_policy
         self.optimizers = {
             "sampler": torch.optim.Adam([
                 {"params": policy.mean_parameters(), "lr": config.sampler_lr},
@@ -214,7 +231,7 @@ class DxMI(Algorithm):
             return Metrics()
         params = [p for g in opt.param_groups for p in g["params"]]
         losses = []
-        for t in range(self.T - 1, -1, -1):
+        for t in [t for _ in range(cfg.value_passes) for t in range(self.T - 1, -1, -1)]:
             batch = self.buffer.at(t)
             target = self.value_target(batch)
             opt.zero_grad(set_to_none=True)
@@ -232,7 +249,11 @@ class DxMI(Algorithm):
         step = self.policy.step(batch.x, batch.t, self.generator)
         v_next = self.cost_to_go(step.next_x, batch.t + 1)
         cost = self.running_cost(batch, step.next_x, cfg.sampler_skip_last_k)
-        loss = (v_next + cost).mean()
+        per_sample = v_next + cost
+        if cfg.precondition_steps:
+            w = 1.0 / self.policy.mean_gain().to(per_sample.device)
+            per_sample = per_sample * (w / w.mean())[batch.t]
+        loss = per_sample.mean()
         return loss, Metrics.of(loss_sampler=loss, sampler_v_next=v_next.mean())
 
     def sampler_steps(self) -> Metrics:
@@ -247,7 +268,21 @@ class DxMI(Algorithm):
             gnorm = clip(params, cfg.sampler_grad_clip)
             opt.step()
             m = m.merged({"grad_norm_sampler": float(gnorm)})
+        if self.ema_policy is not None and cfg.sampler_steps > 0:
+            self._update_ema()
         return m
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        assert self.ema_policy is not None
+        d = self.config.policy_ema
+        for pe, p in zip(self.ema_policy.parameters(), self.policy.parameters()):
+            pe.lerp_(p.detach(), 1 - d)
+
+    @property
+    def sampling_policy(self) -> GaussianPolicy:
+        """The policy to sample with: the EMA copy when enabled, else the online policy."""
+        return self.ema_policy if self.ema_policy is not None else self.policy
 
     # -- state ----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

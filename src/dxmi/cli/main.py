@@ -129,7 +129,7 @@ def make_plots(cfg: RunConfig) -> list[Path]:
                f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", n, cfg.seed + 100)}
     paths = [plot_samples(samples, data, plots / "samples.png"),
              plot_energy(lambda z: algo.energy(z.to(cfg.device)).cpu(), plots / "energy.png", data=data)]
-    traj = algo.policy.rollout(600, torch.Generator(device=cfg.device).manual_seed(cfg.seed))
+    traj = algo.sampling_policy.rollout(600, torch.Generator(device=cfg.device).manual_seed(cfg.seed))
     paths.append(plot_trajectories(traj.states, plots / "trajectories.png"))
     for phase in ("pretrain", "train"):
         csv_path = out / phase / "metrics.csv"

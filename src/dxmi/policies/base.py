@@ -58,6 +58,11 @@ class GaussianPolicy(nn.Module):
         """mu_theta(x_t, t): x (B, *S), t (B,) long -> (B, *S)."""
         raise NotImplementedError
 
+    def mean_gain(self) -> Tensor:
+        """(T,) gain g_t of the mean with respect to the underlying network's output (1 unless a
+        variant knows better); used to precondition per-step losses."""
+        return torch.ones(self.num_steps)
+
     # -- shared machinery ---------------------------------------------------------------------
     def _bcast(self, v: Tensor) -> Tensor:
         return v.view(-1, *([1] * len(self.sample_shape)))

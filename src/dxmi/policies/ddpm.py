@@ -38,6 +38,10 @@ class DDPMSubsequencePolicy(GaussianPolicy):
         eps = self.eps_net(x, self.timesteps[t])
         return self._bcast(self.coef_scale[t]) * (x - self._bcast(self.coef_eps[t]) * eps)
 
+    def mean_gain(self) -> Tensor:
+        """g_t = |d mu / d eps| = eta_t / (sqrt(1 - alpha_hat_t) sqrt(1 - eta_t))."""
+        return (self.coef_scale * self.coef_eps).detach().cpu()
+
     def extra_repr(self) -> str:
         return f"T={self.num_steps}, fix_last={self.fix_last}"
 

@@ -1,0 +1,167 @@
+"""2D benchmark of DxMI against its base sampler, DDIM and the full 1000-step DDPM.
+
+For each dataset: pretrain a 1000-step DDPM once, then measure in the same run
+``ddpm_1000, ddim_4, ddim_10, base_4, base_10, dxmi_4, dxmi_10, gcd_4`` (and on 8gaussians the
+tau1 = 0 ablation ``dxmi_4_tau0``): sliced Wasserstein (``sw``), MMD, energy distance, precision /
+recall, mode coverage and in-mode fraction (8gaussians), and ``seconds`` (training + sampling).
+
+    python benchmarks/toy2d.py --quick --out results/toy2d_quick.json
+    python benchmarks/toy2d.py --out results/toy2d_full.json          # more steps, 3 seeds, 7 datasets
+
+Threads are fixed to 1 per worker; datasets run in ``--workers`` processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+QUICK = {"datasets": ["8gaussians", "2spirals", "checkerboard"], "seeds": [0], "n_eval": 4000,
+         "overrides": []}
+FULL = {"datasets": ["8gaussians", "2spirals", "checkerboard", "swissroll", "moons", "rings", "pinwheel"],
+        "seeds": [0, 1, 2], "n_eval": 10000,
+        "overrides": ["pretrain.steps=6000", "train.iterations=2000"]}
+
+METHOD_OVERRIDES: dict[str, list[str]] = {
+    "dxmi_4": ["sampler.num_steps=4"],
+    "dxmi_10": ["sampler.num_steps=10"],
+    "gcd_4": ["sampler.num_steps=4", "train.update=gcd"],
+    "dxmi_4_tau0": ["sampler.num_steps=4", "train.algo.tau1=0.0"],
+}
+
+
+def run_dataset(args: tuple[str, int, dict, str]) -> dict:
+    name, seed, plan, workdir = args
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    from dxmi.config import load_config
+    from dxmi.experiment import build_dataset, build_policy, evaluate_samples, pretrain, train
+
+    root = Path(workdir) / f"{name}_s{seed}"
+    base_over = [*plan["overrides"], f"seed={seed}", "progress=false", "tensorboard=false", f"out={root / 'base'}"]
+    cfg = load_config(name, base_over)
+    dataset = build_dataset(cfg)
+    n = plan["n_eval"]
+    ref = dataset.sample(n, torch.Generator().manual_seed(10_000 + seed))
+    gen = lambda: torch.Generator().manual_seed(20_000 + seed)  # noqa: E731
+    out: dict[str, dict] = {}
+
+    def record(method: str, samples: torch.Tensor, seconds: float, extra: dict | None = None) -> None:
+        r = evaluate_samples(samples, ref, dataset, seed=seed)
+        r["seconds"] = seconds
+        r["n_samples"] = n
+        r.update(extra or {})
+        out[method] = r
+        print(f"  [{name} seed {seed}] {method:<12} sw={r['sw']:.4f} mmd={r['mmd']:.5f} "
+              f"recall={r['recall']:.3f} {seconds:.1f}s", flush=True)
+
+    t0 = time.perf_counter()
+    model = pretrain(cfg).model.eval()
+    pre_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    record("ddpm_1000", model.sample_ancestral(n, gen()), time.perf_counter() - t0, {"pretrain_seconds": pre_s})
+    for T in (4, 10):
+        t0 = time.perf_counter()
+        record(f"ddim_{T}", model.sample_ddim(n, T, gen()), time.perf_counter() - t0)
+        c = load_config(name, [*base_over, f"sampler.num_steps={T}"])
+        t0 = time.perf_counter()
+        record(f"base_{T}", build_policy(c, model).sample(n, gen()), time.perf_counter() - t0)
+    methods = ["dxmi_4", "dxmi_10", "gcd_4"] + (["dxmi_4_tau0"] if name == "8gaussians" else [])
+    for m in methods:
+        mdir = root / m
+        (mdir / "pretrain").mkdir(parents=True, exist_ok=True)
+        shutil.copytree(root / "base" / "pretrain" / "checkpoints", mdir / "pretrain" / "checkpoints",
+                        dirs_exist_ok=True)
+        c = load_config(name, [*base_over, *METHOD_OVERRIDES[m], f"out={mdir}"])
+        t0 = time.perf_counter()
+        algo = train(c, resume=False).algorithm
+        algo.train(False)
+        samples = algo.sampling_policy.sample(n, gen())
+        record(m, samples, time.perf_counter() - t0)
+    return {"dataset": name, "seed": seed, "methods": out}
+
+
+def aggregate(results: list[dict]) -> dict:
+    import numpy as np
+
+    by: dict[str, dict[str, list[dict]]] = {}
+    for r in results:
+        for m, v in r["methods"].items():
+            by.setdefault(r["dataset"], {}).setdefault(m, []).append(v)
+    agg: dict[str, dict] = {}
+    for d, ms in by.items():
+        agg[d] = {}
+        for m, runs in ms.items():
+            keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
+            row = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+            if len(runs) > 1:
+                row.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in ("sw", "mmd")})
+            row["n_seeds"] = len(runs)
+            agg[d][m] = row
+    return agg
+
+
+def checks(agg: dict) -> dict[str, bool]:
+    g = agg.get("8gaussians", {})
+    if not g:
+        return {}
+    out = {
+        "dxmi_4.sw <= 0.5 * base_4.sw": g["dxmi_4"]["sw"] <= 0.5 * g["base_4"]["sw"],
+        "dxmi_4.sw <= 1.5 * ddpm_1000.sw": g["dxmi_4"]["sw"] <= 1.5 * g["ddpm_1000"]["sw"],
+        "dxmi_4.sw < ddim_4.sw": g["dxmi_4"]["sw"] < g["ddim_4"]["sw"],
+    }
+    if "dxmi_4_tau0" in g:
+        a, b = g["dxmi_4_tau0"], g["dxmi_4"]
+        out["tau1=0 collapses (fewer modes or lower recall)"] = (
+            a.get("modes_covered", 8) < b.get("modes_covered", 8) or a["recall"] < b["recall"])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 datasets, 1 seed, preset step counts (< 10 min)")
+    ap.add_argument("--out", required=True, help="output JSON file")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes (one thread each)")
+    ap.add_argument("--workdir", default="runs/bench_toy2d", help="where the runs' checkpoints go")
+    ap.add_argument("--datasets", nargs="*", default=None, help="override the dataset list")
+    args = ap.parse_args()
+    plan = dict(QUICK if args.quick else FULL)
+    if args.datasets:
+        plan["datasets"] = args.datasets
+    jobs = [(d, s, plan, args.workdir) for d in plan["datasets"] for s in plan["seeds"]]
+    t0 = time.perf_counter()
+    if args.workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            results = pool.map(run_dataset, jobs, chunksize=1)
+    else:
+        results = [run_dataset(j) for j in jobs]
+    agg = aggregate(results)
+    ok = checks(agg)
+    report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+              "mode": "quick" if args.quick else "full", "seeds": plan["seeds"], "n_eval_samples": plan["n_eval"],
+              "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "seconds"]
+    for d, ms in agg.items():
+        print(f"\n{d}\n{'method':<13}" + "".join(f"{c:>16}" for c in cols))
+        for m, r in ms.items():
+            print(f"{m:<13}" + "".join(f"{r.get(c, float('nan')):>16.4f}" for c in cols))
+    print("\nchecks:")
+    for k, v in ok.items():
+        print(f"  [{'PASS' if v else 'FAIL'}] {k}")
+    print(f"\ntotal {report['total_seconds']:.0f}s; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
