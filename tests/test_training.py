@@ -38,7 +38,8 @@ def test_checkpoint_roundtrip_nested_state(tmp_path):
     fresh.load_state_dict(back["algorithm"])
     for a, b in zip(algo.policy.parameters(), fresh.policy.parameters()):
         assert torch.equal(a, b)
-    assert fresh.optimizers["sampler"].state_dict()["state"].keys() == algo.optimizers["sampler"].state_dict()["state"].keys()
+    keys = fresh.optimizers["sampler"].state_dict()["state"].keys()
+    assert keys == algo.optimizers["sampler"].state_dict()["state"].keys()
     assert torch.equal(fresh.s2, algo.s2)
 
 
