@@ -85,6 +85,13 @@ def run_dataset(args: tuple[str, int, dict, str]) -> dict:
         algo.train(False)
         samples = algo.sampling_policy.sample(n, gen())
         record(m, samples, time.perf_counter() - t0)
+        if m == "dxmi_4" and name == "8gaussians":  # value guidance at sampling time: which sign helps?
+            from dxmi.policies import ValueGuidedPolicy
+
+            for lam in (-0.5, 0.5):
+                t1 = time.perf_counter()
+                guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, lam).sample(n, gen())
+                record(f"dxmi_4_guided{lam:+g}", guided, time.perf_counter() - t1, {"guidance_scale": lam})
     return {"dataset": name, "seed": seed, "methods": out}
 
 

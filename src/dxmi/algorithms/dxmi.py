@@ -62,6 +62,8 @@ class DxMIConfig:
         value_resample: TD targets use x_{t+1} freshly drawn from the current policy.
         sampler_steps: sampler optimiser steps per iteration.
         value_passes: backward TD sweeps (t = T-1 .. 0) per iteration.
+        energy_steps: energy optimiser steps per iteration (each on a fresh half of the data
+            batch against the same rollout samples when > 1).
         precondition_steps: weight step t's sampler loss by 1 / g_t, g_t the policy's gain
             d mu / d(network output) (:meth:`GaussianPolicy.mean_gain`), so that steps whose mean
             amplifies the shared network's output (the first steps of a DDPM chain started
@@ -85,6 +87,7 @@ class DxMIConfig:
     value_resample: bool = False
     sampler_steps: int = 1
     value_passes: int = 1
+    energy_steps: int = 1
     precondition_steps: bool = False
     policy_ema: float = 0.0
     sampler_lr: float = 1e-5
@@ -175,7 +178,9 @@ class DxMI(Algorithm):
         traj = self.policy.rollout(cfg.batch_size, self.generator)
         self.buffer.store(traj)
         self._update_velocity_scale()
-        m = self.energy_step(batch)
+        m = Metrics()
+        for k in range(cfg.energy_steps):
+            m = self.energy_step(batch if cfg.energy_steps == 1 else batch.roll(k * 37, 0))
         m = m.merged(self.value_steps())
         m = m.merged(self.sampler_steps())
         self.iteration += 1

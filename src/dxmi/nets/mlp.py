@@ -96,8 +96,13 @@ class TimeMLP(nn.Module):
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         check_shape(f"{type(self).__name__} input x", x, (None, self.in_dim))
         check_shape(f"{type(self).__name__} input t", t, (x.shape[0],))
-        emb = self.time_mlp(self.embed(t))
-        h = self.act(self.inp(x) + self.time_proj[0](emb))
-        for layer, proj in zip(self.layers, self.time_proj[1:]):
-            h = self.act(layer(h) + proj(emb))
+        # Rollouts and samplers pass one t for the whole batch: embed each distinct t once.
+        if t.numel() > 1 and bool((t == t[0]).all()):
+            emb = self.time_mlp(self.embed(t[:1])).expand(t.shape[0], -1)
+        else:
+            emb = self.time_mlp(self.embed(t))
+        projected = [proj(emb[:1]) if emb.stride(0) == 0 else proj(emb) for proj in self.time_proj]
+        h = self.act(self.inp(x) + projected[0])
+        for layer, pe in zip(self.layers, projected[1:]):
+            h = self.act(layer(h) + pe)
         return self.out(h)
