@@ -206,7 +206,7 @@ class Trainer:
             self.load()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        start = time.perf_counter()
+        start = time.perf_counter() - (self.rows[-1].seconds if self.rows else 0.0)
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not self.progress,
                    desc=f"{cfg.task}/{cfg.memory}")
         loss = float("nan")
