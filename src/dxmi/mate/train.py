@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +109,9 @@ def _load_optimizer_state(agent: Agent, tensors: dict[str, Tensor]) -> None:
 
 def _parse_row(row: dict[str, str]) -> LogRow:
     ints = ("iteration", "env_steps", "updates")
-    return LogRow(**{k: int(float(v)) if k in ints else float(v) for k, v in row.items()})
+    values: dict[str, Any] = {k: int(float(v)) if k in ints else float(v)
+                              for k, v in row.items()}
+    return LogRow(**values)
 
 
 class Trainer:

@@ -42,9 +42,10 @@ class SAC(Agent):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(0.1)))
         self.critic_params = list(self.encoder.parameters()) + list(self.critic.parameters())
-        opt = {"lr": config.lr, "weight_decay": config.weight_decay}
-        self.critic_opt = torch.optim.AdamW(self.critic_params, **opt)
-        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), **opt)
+        self.critic_opt = torch.optim.AdamW(self.critic_params, lr=config.lr,
+                                            weight_decay=config.weight_decay)
+        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
 
     def policy(self, f: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:

@@ -43,7 +43,7 @@ class MemoryState:
 
 
 def check_tokens(tokens: Tensor, episode_start_mask: Tensor, width: int) -> None:
-    """Raise a clear error unless ``tokens`` is ``(B, T, width)`` and the mask is bool ``(B, T)``."""
+    """Raise a clear error unless ``tokens`` is ``(B, T, width)`` and the mask ``(B, T)`` bool."""
     if tokens.dim() != 3 or tokens.shape[-1] != width:
         raise ValueError(f"tokens must be (B, T, {width}); got {tuple(tokens.shape)}")
     if episode_start_mask.shape != tokens.shape[:2] or episode_start_mask.dtype != torch.bool:

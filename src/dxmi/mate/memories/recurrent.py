@@ -25,7 +25,7 @@ class RecurrentMemory(SequenceMemory):
     ``t = 0``); with episode starts inside a row it steps through time and resets those rows.
     """
 
-    rnn_class: type[nn.RNNBase]
+    rnn_class: type[nn.LSTM] | type[nn.GRU]
     has_cell: bool
 
     def __init__(self, token_dim: int, hidden: int | None = None, layers: int = 1) -> None:
@@ -64,10 +64,10 @@ class RecurrentMemory(SequenceMemory):
                 context: Tensor | None = None) -> Tensor:
         check_tokens(tokens, episode_start_mask, self.token_dim)
         b, t, _ = tokens.shape
-        state = self.init_state(b)
         if not bool(episode_start_mask[:, 1:].any()):
-            out, _ = self.rnn(tokens, self._hx(state))
+            out, _ = self.rnn(tokens, self._hx(self.init_state(b)))
             return out
+        state: MemoryState = self.init_state(b)
         outs = []
         for i in range(t):
             if i > 0:

@@ -27,6 +27,8 @@ class ContextState(MemoryState):
 class MemorylessMemory(SequenceMemory):
     """Outputs a zero-width vector: the agent sees the current observation only."""
 
+    anchor: Tensor
+
     def __init__(self, token_dim: int) -> None:
         super().__init__(token_dim)
         self.out_dim = 0

@@ -52,7 +52,8 @@ class Block(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
         self.ln2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                 nn.Linear(4 * width, width))
 
     def qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(B, T, d)`` -> three ``(B, heads, T, d/heads)``."""
@@ -85,6 +86,7 @@ class TransformerMemory(SequenceMemory):
         self.max_len = max_len
         self.heads = heads
         self.blocks = nn.ModuleList(Block(token_dim, heads) for _ in range(layers))
+        self.block_list: list[Block] = [b for b in self.blocks if isinstance(b, Block)]
         self.ln_out = nn.LayerNorm(token_dim)
 
     def init_state(self, batch_size: int, context: Tensor | None = None) -> KVState:
@@ -117,7 +119,7 @@ class TransformerMemory(SequenceMemory):
         x = (token + sinusoid(t - state.start, self.token_dim))[:, None]
         key_pos = torch.arange(t + 1, device=token.device)
         mask = (key_pos[None, :] >= state.start[:, None])[:, None, None, :]
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.block_list):
             q, k, v = block.qkv_heads(x)
             state.keys[:, i, :, t] = k[:, :, 0]
             state.values[:, i, :, t] = v[:, :, 0]
@@ -137,7 +139,7 @@ class TransformerMemory(SequenceMemory):
         causal = idx[None, :] <= idx[:, None]
         same = start[:, :, None] == start[:, None, :]
         mask = (causal[None] & same)[:, None]
-        for block in self.blocks:
+        for block in self.block_list:
             q, k, v = block.qkv_heads(x)
             x = block.finish(x, q, k, v, mask)
         return self.ln_out(x)
