@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -53,6 +54,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_errors(func: Callable[[argparse.Namespace], int]
+                     ) -> Callable[[argparse.Namespace], int]:
+    """Bad input becomes ``error: ...`` on stderr and exit status 2 (also inside ``dxmi``)."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ConfigError, ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="only 'cpu' (default)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -70,22 +85,18 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(tr)
-    tr.set_defaults(func=_train)
+    tr.set_defaults(func=_one_line_errors(_train))
     ev = subparsers.add_parser("mate-evaluate", help="evaluate a trained run")
     ev.add_argument("run", help="the run folder (with checkpoint.json)")
     ev.add_argument("--episodes", type=int, default=128)
     ev.add_argument("--out", default=None, help="where eval.json goes (default: the run)")
     ev.add_argument("--config", default=None, help="ignored: the run's config is used")
     _common(ev)
-    ev.set_defaults(func=_evaluate)
+    ev.set_defaults(func=_one_line_errors(_evaluate))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dxmi.mate", description=__doc__)
     add_subparsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return int(args.func(args))
