@@ -43,19 +43,21 @@ class PointRobot(BatchedContextualEnv):
 class FlipPendulum(BatchedContextualEnv):
     """Keep a pendulum upright when the hidden context flips the sign of the torque.
 
-    Dynamics of gymnasium's Pendulum (``g = 10``, ``m = l = 1``, ``dt = 0.05``, speed clipped to
-    8) with torque ``u = sign * max_torque * a``, ``sign in {-1, +1}`` drawn per episode. Starts
-    near upright (``|theta| < 0.3``). Reward ``-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)``.
+    Dynamics of gymnasium's Pendulum (``m = l = 1``, ``dt = 0.05``, speed clipped to 8, gravity
+    ``g``, 10 there) with torque ``u = sign * max_torque * a``, ``sign in {-1, +1}`` drawn per
+    episode. Starts near upright (``|theta| < 0.3``). Reward ``-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)``.
     Observation ``(cos theta, sin theta, thetadot / 8)``; context: ``(sign,)``.
     """
 
-    def __init__(self, num_envs: int = 8, horizon: int = 50, max_torque: float = 3.0) -> None:
+    def __init__(self, num_envs: int = 8, horizon: int = 30, max_torque: float = 3.0,
+                 gravity: float = 10.0) -> None:
         super().__init__(num_envs)
         self.obs_dim = 3
         self.context_dim = 1
         self.action = ActionSpec(discrete=False, dim=1)
         self.max_steps = horizon
         self.max_torque = max_torque
+        self.gravity = gravity
         self.theta = np.zeros(num_envs)
         self.omega = np.zeros(num_envs)
 
@@ -75,7 +77,7 @@ class FlipPendulum(BatchedContextualEnv):
         u = self.context[:, 0] * self.max_torque * actions[:, 0]
         th = (self.theta + np.pi) % (2 * np.pi) - np.pi
         cost = th**2 + 0.1 * self.omega**2 + 0.001 * u**2
-        omega = np.clip(self.omega + (15.0 * np.sin(self.theta) + 3.0 * u) * 0.05, -8.0, 8.0)
+        omega = np.clip(self.omega + (1.5 * self.gravity * np.sin(self.theta) + 3.0 * u) * 0.05, -8.0, 8.0)
         live = ~self.done
         self.omega = np.where(live, omega, self.omega)
         self.theta = np.where(live, self.theta + self.omega * 0.05, self.theta)
