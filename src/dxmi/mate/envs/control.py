@@ -45,7 +45,8 @@ class FlipPendulum(BatchedContextualEnv):
 
     Dynamics of gymnasium's Pendulum (``m = l = 1``, ``dt = 0.05``, speed clipped to 8, gravity
     ``g``, 10 there) with torque ``u = sign * max_torque * a``, ``sign in {-1, +1}`` drawn per
-    episode. Starts near upright (``|theta| < 0.3``). Reward ``-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)``.
+    episode. Starts near upright (``|theta| < 0.3``).
+    Reward ``-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)``.
     Observation ``(cos theta, sin theta, thetadot / 8)``; context: ``(sign,)``.
     """
 
@@ -77,7 +78,8 @@ class FlipPendulum(BatchedContextualEnv):
         u = self.context[:, 0] * self.max_torque * actions[:, 0]
         th = (self.theta + np.pi) % (2 * np.pi) - np.pi
         cost = th**2 + 0.1 * self.omega**2 + 0.001 * u**2
-        omega = np.clip(self.omega + (1.5 * self.gravity * np.sin(self.theta) + 3.0 * u) * 0.05, -8.0, 8.0)
+        accel = 1.5 * self.gravity * np.sin(self.theta) + 3.0 * u
+        omega = np.clip(self.omega + accel * 0.05, -8.0, 8.0)
         live = ~self.done
         self.omega = np.where(live, omega, self.omega)
         self.theta = np.where(live, self.theta + self.omega * 0.05, self.theta)
