@@ -1,0 +1,102 @@
+"""Command line: ``mate-train`` and ``mate-evaluate``.
+
+Registered into the main ``dxmi`` CLI through :func:`add_subparsers`; also runnable as
+``python -m dxmi.mate {mate-train,mate-evaluate} ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from dxmi.mate.config import ConfigError, load_config
+
+
+def _check_device(device: str) -> None:
+    if device != "cpu":
+        raise ConfigError(f"--device {device!r}: the MATE tasks are CPU-sized and run on 'cpu' "
+                          "only in this version")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dxmi.mate.train import Trainer
+
+    _check_device(args.device)
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, args.set)
+    result = Trainer(cfg, args.out, progress=not args.quiet).run(resume=args.resume)
+    summary = {"task": cfg.task, "memory": cfg.memory, "mean_return": result.mean_return,
+               "success_rate": result.success_rate, "out": str(args.out)}
+    print(json.dumps(summary))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from dxmi.mate.train import evaluate, load_trained
+
+    _check_device(args.device)
+    torch.set_num_threads(args.threads)
+    cfg, agent = load_trained(args.run)
+    if args.set:
+        raise ConfigError("mate-evaluate takes the run's own config; --set is not supported")
+    result = evaluate(cfg, agent, args.episodes)
+    summary = {"task": cfg.task, "memory": cfg.memory, "mean_return": result.mean_return,
+               "success_rate": result.success_rate, "episodes": result.episodes}
+    out = Path(args.out) if args.out else Path(args.run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary))
+    return 0
+
+
+def _one_line_errors(func: Callable[[argparse.Namespace], int]
+                     ) -> Callable[[argparse.Namespace], int]:
+    """Bad input becomes ``error: ...`` on stderr and exit status 2 (also inside ``dxmi``)."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ConfigError, ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="only 'cpu' (default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (dots for nesting: agent.lr=1e-3)")
+
+
+def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``mate-train`` and ``mate-evaluate`` on an argparse subparsers object."""
+    tr = subparsers.add_parser("mate-train", help="train a MATE (or baseline) agent")
+    tr.add_argument("--config", default="tmaze",
+                    help="YAML file or preset: tmaze, order, bandit, point, pendulum, "
+                         "cheetah_vel, ant_dir")
+    tr.add_argument("--out", default="runs/mate", help="output folder")
+    tr.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(tr)
+    tr.set_defaults(func=_one_line_errors(_train))
+    ev = subparsers.add_parser("mate-evaluate", help="evaluate a trained run")
+    ev.add_argument("run", help="the run folder (with checkpoint.json)")
+    ev.add_argument("--episodes", type=int, default=128)
+    ev.add_argument("--out", default=None, help="where eval.json goes (default: the run)")
+    ev.add_argument("--config", default=None, help="ignored: the run's config is used")
+    _common(ev)
+    ev.set_defaults(func=_one_line_errors(_evaluate))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dxmi.mate", description=__doc__)
+    add_subparsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))

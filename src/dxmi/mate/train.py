@@ -1,0 +1,263 @@
+"""The outer loop: collect episodes, replay whole episodes, update, evaluate, log, checkpoint.
+
+Outputs in ``out_dir``: ``config.yaml``, ``log.csv`` (one row per evaluation), ``curve.png``
+(learning curve), ``checkpoint.safetensors`` + ``checkpoint.json`` (model, optimizers, replay;
+written atomically, resumable).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from dxmi.mate.agents import Agent, Encoder, build_agent
+from dxmi.mate.config import TrainConfig, config_from_dict
+from dxmi.mate.envs import BatchedContextualEnv, make_env
+from dxmi.mate.replay import EpisodeReplay
+from dxmi.mate.rollout import run_episodes
+
+EVAL_SEED = 10**6
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Greedy evaluation over fixed seeds: mean return and success rate."""
+
+    mean_return: float
+    success_rate: float
+    episodes: int
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of ``log.csv``."""
+
+    iteration: int
+    env_steps: int
+    updates: int
+    train_return: float
+    eval_return: float
+    eval_success: float
+    loss: float
+    seconds: float
+
+
+def build(cfg: TrainConfig, num_envs: int | None = None) -> tuple[BatchedContextualEnv, Agent]:
+    """The task's batched env and a fresh agent for ``cfg``."""
+    env = make_env(cfg.task, num_envs or cfg.num_envs, **cfg.env)
+    encoder = Encoder(env.obs_dim, env.action, env.context_dim, cfg.memory, cfg.width,
+                      cfg.embed_blocks, cfg.dropout, cfg.memory_kwargs)
+    return env, build_agent(encoder, cfg.agent)
+
+
+def evaluate(cfg: TrainConfig, agent: Agent, episodes: int) -> EvalResult:
+    """Greedy policy on ``episodes`` episodes with fixed seeds (same contexts for every run)."""
+    env = make_env(cfg.task, min(episodes, 64), **cfg.env)
+    gen = torch.Generator().manual_seed(EVAL_SEED)
+    returns, success = [], []
+    done, k = 0, 0
+    while done < episodes:
+        _, stats = run_episodes(env, agent, explore=False, seed=EVAL_SEED + k, generator=gen)
+        returns.append(stats.returns)
+        success.append(stats.success)
+        done += env.num_envs
+        k += 1
+    r = np.concatenate(returns)[:episodes]
+    s = np.concatenate(success)[:episodes]
+    return EvalResult(float(r.mean()), float(s.mean()), int(r.size))
+
+
+def _optimizers(agent: Agent) -> dict[str, torch.optim.Optimizer]:
+    return {k: v for k, v in vars(agent).items() if isinstance(v, torch.optim.Optimizer)}
+
+
+def _flat_optimizer_state(agent: Agent) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    for name, opt in _optimizers(agent).items():
+        for idx, st in opt.state_dict()["state"].items():
+            for key, val in st.items():
+                out[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
+    return out
+
+
+def _load_optimizer_state(agent: Agent, tensors: dict[str, Tensor]) -> None:
+    for name, opt in _optimizers(agent).items():
+        sd = opt.state_dict()
+        state: dict[int, dict[str, Tensor]] = {}
+        prefix = f"opt.{name}."
+        for key, val in tensors.items():
+            if key.startswith(prefix):
+                idx, field_name = key[len(prefix):].split(".", 1)
+                state.setdefault(int(idx), {})[field_name] = val
+        sd["state"] = state
+        opt.load_state_dict(sd)
+
+
+def _parse_row(row: dict[str, str]) -> LogRow:
+    ints = ("iteration", "env_steps", "updates")
+    values: dict[str, Any] = {k: int(float(v)) if k in ints else float(v)
+                              for k, v in row.items()}
+    return LogRow(**values)
+
+
+class Trainer:
+    """Runs ``cfg`` into ``out_dir``; ``resume=True`` continues from its checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.progress = progress
+        torch.manual_seed(cfg.seed)
+        self.env, self.agent = build(cfg)
+        self.replay = EpisodeReplay(cfg.replay_capacity, self.env.max_steps, self.env.obs_dim,
+                                    self.env.action, self.env.context_dim)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.iteration = 0
+        self.env_steps = 0
+        self.updates = 0
+        self.rows: list[LogRow] = []
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write ``checkpoint.safetensors`` and ``checkpoint.json`` atomically (tmp + rename)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        tensors = {f"agent.{k}": v.detach().clone().contiguous()
+                   for k, v in self.agent.state_dict().items()}
+        tensors.update(self.replay.state_dict())
+        tensors.update(_flat_optimizer_state(self.agent))
+        tensors["rng.generator"] = self.gen.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        tmp = self.out / "checkpoint.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.out / "checkpoint.safetensors")
+        meta = {"iteration": self.iteration, "env_steps": self.env_steps,
+                "updates": self.updates, "config": self.cfg.to_dict()}
+        tmp_json = self.out / "checkpoint.json.tmp"
+        tmp_json.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp_json, self.out / "checkpoint.json")
+
+    def load(self) -> None:
+        tensors = load_file(str(self.out / "checkpoint.safetensors"))
+        meta = json.loads((self.out / "checkpoint.json").read_text())
+        agent_sd = {k[len("agent."):]: v for k, v in tensors.items() if k.startswith("agent.")}
+        self.agent.load_state_dict(agent_sd)
+        self.replay.load_state_dict(tensors)
+        _load_optimizer_state(self.agent, tensors)
+        self.gen.set_state(tensors["rng.generator"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.iteration, self.env_steps = meta["iteration"], meta["env_steps"]
+        self.updates = meta["updates"]
+        if (self.out / "log.csv").exists():
+            with open(self.out / "log.csv") as fh:
+                self.rows = [_parse_row(row) for row in csv.DictReader(fh)]
+
+    # -- logging -----------------------------------------------------------------------------
+    def _write_log(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        names = [f.name for f in dataclasses.fields(LogRow)]
+        with open(self.out / "log.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(names)
+            for row in self.rows:
+                w.writerow([getattr(row, n) for n in names])
+        self._plot()
+
+    def _plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        steps = [r.env_steps for r in self.rows]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        if self.env.reports_success:
+            ax.plot(steps, [r.eval_success for r in self.rows], marker="o")
+            ax.set_ylabel("eval success rate")
+        else:
+            ax.plot(steps, [r.eval_return for r in self.rows], marker="o")
+            ax.set_ylabel("eval return")
+        ax.set_xlabel("environment steps")
+        ax.set_title(f"{self.cfg.task} / {self.cfg.memory}")
+        fig.tight_layout()
+        fig.savefig(self.out / "curve.png", dpi=100)
+        plt.close(fig)
+
+    # -- main loop ---------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        cfg = self.cfg
+        frac = min(1.0, self.iteration / max(1.0, cfg.eps_decay_frac * cfg.iterations))
+        return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
+
+    def run(self, resume: bool = False) -> EvalResult:
+        """Train until ``cfg.iterations`` rollouts; returns the final evaluation."""
+        cfg = self.cfg
+        if resume and (self.out / "checkpoint.safetensors").exists():
+            self.load()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        start = time.perf_counter() - (self.rows[-1].seconds if self.rows else 0.0)
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not self.progress,
+                   desc=f"{cfg.task}/{cfg.memory}")
+        loss = float("nan")
+        train_returns: list[float] = []
+        result = EvalResult(float("nan"), float("nan"), 0)
+        while self.iteration < cfg.iterations:
+            self.agent.epsilon = self.epsilon()
+            batch, stats = run_episodes(self.env, self.agent, explore=True,
+                                        seed=cfg.seed * 1_000_003 + self.iteration,
+                                        generator=self.gen)
+            self.replay.add(batch)
+            self.env_steps += stats.steps
+            train_returns.append(float(stats.returns.mean()))
+            self.iteration += 1
+            if self.iteration > cfg.warmup_iterations:
+                n = max(1, math.ceil(stats.steps * cfg.updates_per_step))
+                for _ in range(n):
+                    m = self.agent.update(self.replay.sample(cfg.batch_episodes, self.gen))
+                    self.updates += 1
+                loss = next(iter(m.values.values()))
+            done = self.iteration >= cfg.iterations
+            if self.iteration % cfg.eval_every == 0 or done:
+                result = evaluate(cfg, self.agent, cfg.eval_episodes)
+                self.rows.append(LogRow(self.iteration, self.env_steps, self.updates,
+                                        float(np.mean(train_returns[-cfg.eval_every:])),
+                                        result.mean_return, result.success_rate, loss,
+                                        time.perf_counter() - start))
+                self._write_log()
+                bar.set_postfix(ret=f"{result.mean_return:.3f}",
+                                succ=f"{result.success_rate:.2f}")
+            if self.iteration % cfg.checkpoint_every == 0 or done:
+                self.save()
+            bar.update(1)
+        bar.close()
+        if not self.rows:
+            result = evaluate(cfg, self.agent, cfg.eval_episodes)
+        return result
+
+
+def load_trained(run_dir: str | Path) -> tuple[TrainConfig, Agent]:
+    """Config and agent of a finished (or checkpointed) run."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "checkpoint.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"no checkpoint in {run_dir} (expected checkpoint.json)")
+    cfg = config_from_dict(json.loads(meta_path.read_text())["config"])
+    _, agent = build(cfg, num_envs=1)
+    tensors = load_file(str(run_dir / "checkpoint.safetensors"))
+    agent.load_state_dict({k[len("agent."):]: v for k, v in tensors.items()
+                           if k.startswith("agent.")})
+    return cfg, agent

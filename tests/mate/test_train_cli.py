@@ -1,0 +1,89 @@
+"""Config handling, CLI, checkpoints/resume, replay, and agents' updates."""
+
+import json
+
+import pytest
+import torch
+
+from dxmi.mate.agents import AgentConfig
+from dxmi.mate.cli import main
+from dxmi.mate.config import ConfigError, load_config
+from dxmi.mate.replay import EpisodeReplay
+from dxmi.mate.rollout import run_episodes
+from dxmi.mate.train import Trainer, build
+
+TINY = ["iterations=4", "eval_every=2", "warmup_iterations=1", "eval_episodes=8",
+        "num_envs=4", "batch_episodes=4", "width=16", "agent.hidden=32"]
+
+
+def test_unknown_keys_and_bad_values_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lenght'\]"):
+        load_config("tmaze", ["lenght=3"])
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lrr'\] in agent"):
+        load_config("tmaze", ["agent.lrr=3"])
+    with pytest.raises(ConfigError, match="must be int"):
+        load_config("tmaze", ["iterations=many"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config("tmaze", ["iterations"])
+    cfg = load_config("tmaze", ["env.length=4", "agent.lr=0.001", "memory=gru"])
+    assert cfg.env["length"] == 4 and cfg.agent.lr == 0.001 and cfg.memory == "gru"
+
+
+def test_cli_error_is_one_line(capsys) -> None:
+    assert main(["mate-train", "--set", "bogus=1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown config key")
+
+
+@pytest.mark.parametrize("task", ["tmaze", "point"])
+def test_cli_train_resume_evaluate(tmp_path, capsys, task: str) -> None:
+    out = tmp_path / "run"
+    sets = [a for s in TINY for a in ("--set", s)]
+    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", *sets]) == 0
+    for name in ("log.csv", "curve.png", "checkpoint.safetensors", "checkpoint.json",
+                 "config.yaml"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("*.tmp"))
+    sets += ["--set", "iterations=6"]
+    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--resume",
+                 *sets]) == 0
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["iteration"] == 6
+    assert len((out / "log.csv").read_text().strip().splitlines()) == 1 + 3
+    capsys.readouterr()
+    assert main(["mate-evaluate", str(out), "--episodes", "8"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["episodes"] == 8 and summary["task"] == task
+
+
+def test_resume_restores_weights_exactly(tmp_path) -> None:
+    cfg = load_config("bandit", TINY)
+    a = Trainer(cfg, tmp_path, progress=False)
+    a.run()
+    b = Trainer(cfg, tmp_path, progress=False)
+    b.load()
+    for (k, v), (_, w) in zip(a.agent.state_dict().items(), b.agent.state_dict().items()):
+        torch.testing.assert_close(v, w, msg=k)
+    assert len(b.replay) == len(a.replay)
+
+
+@pytest.mark.parametrize("task", ["tmaze", "point"])
+@pytest.mark.parametrize("memory", ["mate", "lstm", "transformer", "memoryless", "true_context"])
+def test_every_memory_trains_with_both_agents(task: str, memory: str) -> None:
+    cfg = load_config(task, [*TINY, f"memory={memory}"])
+    env, agent = build(cfg)
+    replay = EpisodeReplay(16, env.max_steps, env.obs_dim, env.action, env.context_dim)
+    gen = torch.Generator().manual_seed(0)
+    batch, stats = run_episodes(env, agent, explore=True, seed=0, generator=gen)
+    replay.add(batch)
+    obs_ptr = replay.obs.data_ptr()
+    metrics = agent.update(replay.sample(4, gen))
+    assert metrics.all_finite()
+    replay.add(batch)
+    assert replay.obs.data_ptr() == obs_ptr  # preallocated, written in place
+    assert stats.returns.shape == (4,)
+
+
+def test_agent_config_defaults_follow_reference() -> None:
+    cfg = AgentConfig()
+    assert cfg.gamma == 0.99 and cfg.grad_clip == 5.0
