@@ -136,3 +136,33 @@ def test_config_validation():
         DxMIConfig(velocity_init="nope")
     with pytest.raises(ValueError, match="tau1"):
         DxMIConfig(tau1=-1.0)
+
+
+def test_policy_ema_tracks_the_online_policy():
+    pol = ConstantMeanPolicy(T=1, D=2, sigma=1.0)
+    algo = DxMI(pol, LinearValue(1, 2), GaussianEnergy(torch.tensor([1.0, -2.0]), 0.5),
+                DxMIConfig(batch_size=64, policy_ema=0.9, sampler_lr=1e-2, tau2=0.0))
+    assert algo.sampling_policy is algo.ema_policy
+    for _ in range(200):
+        algo.update(torch.zeros(64, 2))
+    online, ema = pol.b.detach(), algo.ema_policy.b.detach()
+    assert not torch.equal(online, ema)
+    assert torch.allclose(online, ema, atol=0.1)
+    assert not any(p.requires_grad for p in algo.ema_policy.parameters())
+
+
+def test_preconditioning_weights_steps_by_inverse_gain():
+    class GainPolicy(ConstantMeanPolicy):
+        def mean_gain(self):
+            return torch.tensor([4.0, 1.0])
+
+    pol = GainPolicy(T=2, D=1, sigma=0.5)
+    algo = DxMI(pol, LinearValue(2, 1), GaussianEnergy(torch.zeros(1), 1.0),
+                DxMIConfig(batch_size=4000, precondition_steps=True, tau1=0.0, tau2=0.0))
+    states = torch.zeros(3, 4000, 1)
+    algo.buffer.store(Trajectory(states=states, log_sigma=pol.log_sigma.detach()))
+    # V(x, 1) = 0 (w = c = 0) so only last-step transitions (weight 1/1 vs 1/4) carry E(x_2)
+    loss, _ = algo.sampler_loss()
+    w_last = 1.0 / (0.5 * (0.25 + 1.0))
+    expected = 0.5 * w_last * 0.5 * (0.5**2)  # half the transitions are last-step, E[E(x_2)] = sigma^2 / 2
+    assert loss.item() == pytest.approx(expected, rel=0.1)

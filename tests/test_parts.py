@@ -109,3 +109,22 @@ def test_time_dependent_value_shapes():
     assert out.shape == (5,)
     with pytest.raises(ValueError, match="received x"):
         v(torch.randn(5, 2), torch.zeros(5, dtype=torch.long))
+
+
+def test_fourier_features_are_fixed_and_deterministic():
+    from dxmi.nets import FourierFeatures
+
+    a, b = FourierFeatures(2, 8, scale=0.5, seed=3), FourierFeatures(2, 8, scale=0.5, seed=3)
+    x = torch.randn(5, 2)
+    assert torch.equal(a(x), b(x)) and a(x).shape == (5, 2 + 16)
+    assert torch.equal(a(x)[:, :2], x)
+    assert torch.allclose(a(x)[:, 2:10] ** 2 + a(x)[:, 10:] ** 2, torch.ones(5, 8), atol=1e-6)
+
+
+def test_ddpm_policy_gain_by_hand():
+    st = UniformSubsequence().build(LinearBetaSchedule(), 4)
+    pol = DDPMSubsequencePolicy(nn.Identity(), st, (2,))
+    eta, ab = st.eta, st.alpha_hat
+    expected = eta / ((1 - ab).sqrt() * (1 - eta).sqrt())
+    assert torch.allclose(pol.mean_gain().double(), expected, rtol=1e-5)
+    assert pol.mean_gain()[0] > 5 * pol.mean_gain()[-1]  # the first steps amplify the network most

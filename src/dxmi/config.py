@@ -29,6 +29,8 @@ class NetConfig:
     depth: int = 3
     activation: str = "silu"
     time_dim: int = 64
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
 
 
 @dataclass

@@ -70,7 +70,8 @@ def build_policy(cfg: RunConfig, model: EpsilonModel) -> GaussianPolicy:
 
 def build_energy(cfg: RunConfig, dim: int) -> Energy:
     n = cfg.sampler.energy_net
-    return MLPEnergy(dim, hidden=n.hidden, depth=n.depth, activation=n.activation)
+    return MLPEnergy(dim, hidden=n.hidden, depth=n.depth, activation=n.activation,
+                     fourier_features=n.fourier_features, fourier_scale=n.fourier_scale)
 
 
 def build_value(cfg: RunConfig, dim: int, energy: Energy) -> ValueFunction:

@@ -229,7 +229,7 @@ class Trainer:
                 for _ in range(n):
                     m = self.agent.update(self.replay.sample(cfg.batch_episodes, self.gen))
                     self.updates += 1
-                loss = next(iter(m.values.values()))
+                loss = next(iter(m.values()))
             done = self.iteration >= cfg.iterations
             if self.iteration % cfg.eval_every == 0 or done:
                 result = evaluate(cfg, self.agent, cfg.eval_episodes)

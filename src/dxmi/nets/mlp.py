@@ -52,6 +52,24 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+class FourierFeatures(nn.Module):
+    """Random Fourier features (Tancik et al. 2020): x -> [x, sin(2 pi B x), cos(2 pi B x)] with a
+    fixed B ~ N(0, scale^2) of shape (num, in_dim) drawn from ``seed``. Lets an MLP fit
+    high-frequency structure (e.g. the angular modes of a 2D mixture) in few steps."""
+
+    B: Tensor
+
+    def __init__(self, in_dim: int, num: int, scale: float = 1.0, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("B", torch.randn(num, in_dim, generator=g) * scale)
+        self.out_dim = in_dim + 2 * num
+
+    def forward(self, x: Tensor) -> Tensor:
+        proj = 2 * math.pi * x @ self.B.T
+        return torch.cat([x, torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
 class SinusoidalEmbedding(nn.Module):
     """Transformer-style embedding of a (continuous) time: [sin(t w_i), cos(t w_i)],
     w_i = max_period^(-i / (dim/2)). ``scale`` multiplies t first (e.g. 1000 for t in [0, 1])."""
