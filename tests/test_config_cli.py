@@ -22,6 +22,7 @@ def test_overrides_and_errors():
     cfg = load_config("8gaussians", ["train.algo.tau1=0.0", "sampler.num_steps=10", "seed=4"])
     assert cfg.train.algo.tau1 == 0.0 and cfg.sampler.num_steps == 10 and cfg.seed == 4
     assert parse_override("a.b=[1, 2]") == {"a": {"b": [1, 2]}}
+    assert load_config("8gaussians", ["train.algo.sampler_lr=3e-5"]).train.algo.sampler_lr == 3e-5
     with pytest.raises(ConfigError, match="unknown config key 'train.algo.tau3'"):
         load_config("8gaussians", ["train.algo.tau3=1"])
     with pytest.raises(ConfigError, match="expected an integer"):
