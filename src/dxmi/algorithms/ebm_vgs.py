@@ -67,9 +67,8 @@ class EBMVGS(Algorithm):
         self.reg = reg
         self.max_grad_norm = max_grad_norm
         self.generator = self.negatives.vgs.generator
-        self.modules = {"energy": self.energy_model, **{f"vgs_{k}": m for k, m in self.negatives.vgs.modules.items()
-                                                        if k != "sampler"},
-                        "vgs_log_s_init": _ParamHolder(self.negatives.vgs.sampler.log_s_init)}
+        self.modules = {"energy": self.energy_model,
+                        **{f"vgs_{k}": m for k, m in self.negatives.vgs.modules.items()}}
         self.optimizers = {"energy": torch.optim.Adam(self.energy_model.parameters(), lr=energy_lr),
                            **{f"vgs_{k}": o for k, o in self.negatives.vgs.optimizers.items()}}
         self.iteration = 0
@@ -95,11 +94,3 @@ class EBMVGS(Algorithm):
         self.energy_model.zero_grad(set_to_none=True)
         self.iteration += 1
         return Metrics.of(cd_loss=loss, e_pos=e_pos.mean(), e_neg=e_neg.mean()).merged(vm, prefix="vgs_")
-
-
-class _ParamHolder(torch.nn.Module):
-    """Wraps one parameter as a module so it is saved with the algorithm's modules."""
-
-    def __init__(self, p: torch.nn.Parameter):
-        super().__init__()
-        self.p = p

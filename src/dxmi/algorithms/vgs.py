@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dxmi.algorithms.base import Algorithm, clip
@@ -140,14 +140,28 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:
-    """The :class:`ValueGradientSampler` of ``cfg`` on ``target`` (untrained)."""
+    """The :class:`ValueGradientSampler` of ``cfg`` on ``target`` (untrained; initialised from ``cfg.seed``)."""
     net = cfg.net
-    value = VGSValue(target.dim, cfg.num_steps, hidden=net.hidden, depth=net.depth, time_dim=net.time_dim,
-                     features=net.features, particles=target.particles, scale_with_d=net.scale_with_d,
-                     d_scale=target.effective_dim)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        value = _value(target, cfg, net)
     sched = VGSSchedule(cfg.num_steps, cfg.s2_start, cfg.s2_end, cfg.schedule, cfg.variant)
     return ValueGradientSampler(value, target, sched, tau=cfg.tau, s_init=cfg.s_init, drift_clip=cfg.drift_clip,
                                 energy_clip=cfg.energy_clip).to(cfg.device)
+
+
+def _value(target: Target, cfg: VGSConfig, net: ValueNetConfig) -> VGSValue:
+    return VGSValue(target.dim, cfg.num_steps, hidden=net.hidden, depth=net.depth, time_dim=net.time_dim,
+                    features=net.features, particles=target.particles, scale_with_d=net.scale_with_d,
+                    d_scale=target.effective_dim)
+
+
+class ParamHolder(nn.Module):
+    """One parameter as a module, so that it is checkpointed with the algorithm's modules."""
+
+    def __init__(self, p: nn.Parameter):
+        super().__init__()
+        self.p = p
 
 
 def no_data(n: int, generator: torch.Generator) -> Tensor:
@@ -165,7 +179,7 @@ class VGS(Algorithm):
         self.value_target = copy.deepcopy(self.sampler.value).requires_grad_(False)
         self.generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
         self.modules = {"value": self.sampler.value, "value_target": self.value_target,
-                        "sampler": self.sampler}
+                        "s_init": ParamHolder(self.sampler.log_s_init)}
         self.optimizers = {"value": torch.optim.Adam(self.sampler.value.parameters(), lr=cfg.value_lr),
                            "s_init": torch.optim.Adam([self.sampler.log_s_init], lr=cfg.s_init_lr)}
         self.n_energy_evals = 0
