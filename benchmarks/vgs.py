@@ -33,10 +33,14 @@ from dxmi.targets import Target, make_target
 #: iterations and batches. The full run uses the presets unchanged.
 QUICK: dict[str, list[str]] = {
     "gmm": ["iterations=800", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3", "td_batch=640"],
-    "funnel": ["iterations=400", "batch_size=256", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3",
-               "td_batch=1024"],
-    "dw4": ["iterations=400", "batch_size=256", "net.hidden=128", "value_lr=1e-3", "td_batch=1024"],
-    "lj13": ["iterations=300", "batch_size=128", "net.hidden=128", "value_lr=1e-3", "td_batch=2048"],
+    # T = 10 instead of 30: with TD(0) and an EMA target the terminal energy needs ~T x 1/(1 - ema)
+    # iterations to reach t = 0, too many for a quick run at T = 30.
+    "funnel": ["iterations=400", "batch_size=256", "num_steps=10", "s2_start=0.3", "s2_end=0.001", "ema=0.8",
+               "drift_clip=10", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3", "td_batch=1024"],
+    "dw4": ["iterations=400", "batch_size=256", "num_steps=10", "s2_start=0.3", "s2_end=0.01", "ema=0.9",
+            "s_init=2.0", "s_init_lr=3e-3", "drift_clip=10", "net.hidden=128", "value_lr=1e-3", "td_batch=1024"],
+    "lj13": ["iterations=300", "batch_size=128", "num_steps=30", "net.hidden=128", "value_lr=1e-3",
+             "td_batch=2048"],
 }
 HMC_LEAPFROG = 5
 
