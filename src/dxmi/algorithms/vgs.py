@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from dxmi.algorithms.base import Algorithm, clip
 from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Metrics
-from dxmi.samplers.vgs import ValueGradientSampler, VGSSchedule, VGSValue
+from dxmi.samplers.vgs import ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
 
 TD_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -70,6 +70,7 @@ class VGSConfig:
     learn_s_init: bool = True
     explore_noise: float = 1.2
     sample_noise: float = 1.0
+    sample_value: str = "online"  # online | ema: which value drives the drift when sampling after training
     energy_clip: float | None = None
     drift_clip: float | None = None
     max_grad_norm: float | None = 1.0
@@ -81,6 +82,8 @@ class VGSConfig:
     def __post_init__(self) -> None:
         if self.td_loss not in TD_LOSSES:
             raise ValueError(f"td_loss must be one of {sorted(TD_LOSSES)}, got {self.td_loss!r}")
+        if self.sample_value not in ("online", "ema"):
+            raise ValueError(f"sample_value must be 'online' or 'ema', got {self.sample_value!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.explore_noise <= 0 or self.n_update < 1 or self.batch_size < 1:
@@ -246,10 +249,17 @@ class VGS(Algorithm):
                           energy_mean=e[torch.isfinite(e)].mean() if bool(torch.isfinite(e).any()) else e.mean(),
                           n_energy_evals=float(self.n_energy_evals))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` samples from the current sampler (counts ``n`` energy evaluations)."""
+    def eval_rollout(self, n: int, generator: torch.Generator | None = None) -> VGSRollout:
+        """Rollout for evaluation: ``sample_noise`` and ``sample_value`` of the config (counts ``n`` evaluations)."""
         self.n_energy_evals += n
-        return self.sampler.sample(n, generator, noise_scale=self.cfg.sample_noise)
+        value = self.value_target if self.cfg.sample_value == "ema" else None
+        return self.sampler.rollout(n, generator, noise_scale=self.cfg.sample_noise, value=value)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples ``(n, D)`` from the trained sampler (counts ``n`` energy evaluations)."""
+        self.n_energy_evals += n
+        value = self.value_target if self.cfg.sample_value == "ema" else None
+        return self.sampler.sample(n, generator, noise_scale=self.cfg.sample_noise, value=value)
 
 
 def train_vgs(target: Target, cfg: VGSConfig, out_dir: str, progress: bool = False, log_every: int = 50,

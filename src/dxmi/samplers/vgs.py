@@ -227,13 +227,14 @@ class ValueGradientSampler(nn.Module):
         v = value if value is not None else self.value
         return v(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
 
-    def drift(self, x: Tensor, t: int) -> Tensor:
-        """``mu_t = -(s_t^2 alpha_t^2 / tau) grad V(alpha_t x_t, t + 1)``: ``(B, D) -> (B, D)`` (detached)."""
+    def drift(self, x: Tensor, t: int, value: ValueFunction | None = None) -> Tensor:
+        """``mu_t = -(s_t^2 alpha_t^2 / tau) grad V(alpha_t x_t, t + 1)``: ``(B, D) -> (B, D)`` (detached).
+        ``value`` replaces the online value (e.g. the EMA target for evaluation)."""
         check_shape("VGS drift x", x, (None, self.dim))
         a = self.schedule.alpha[t]
         with torch.enable_grad():
             y = (a * x).detach().requires_grad_(True)
-            v = self.target(y) if t + 1 == self.num_steps else self.cost_to_go(y, t + 1)
+            v = self.target(y) if t + 1 == self.num_steps else self.cost_to_go(y, t + 1, value)
             (g,) = torch.autograd.grad(v.sum(), y)
         g = self.target.project(g)
         if self.drift_clip is not None:
@@ -260,8 +261,10 @@ class ValueGradientSampler(nn.Module):
         return self.s_init * self.target.project(z)
 
     @torch.no_grad()
-    def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0) -> VGSRollout:
-        """Roll out ``n`` trajectories; ``noise_scale`` > 1 gives off-policy (exploration) rollouts."""
+    def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
+                value: ValueFunction | None = None) -> VGSRollout:
+        """Roll out ``n`` trajectories; ``noise_scale`` > 1 gives off-policy (exploration) rollouts;
+        ``value`` replaces the online value in the drift (e.g. the EMA target value)."""
         if n < 1:
             raise ValueError(f"number of samples must be >= 1, got {n}")
         dev = self.log_s_init.device
@@ -274,7 +277,7 @@ class ValueGradientSampler(nn.Module):
         drifts = torch.empty(self.num_steps, n, self.dim, device=dev)
         states[0] = x
         for t in range(self.num_steps):
-            mu = self.drift(x, t)
+            mu = self.drift(x, t, value)
             eps = noise_scale * torch.randn(n, self.dim, generator=generator, device=dev)
             eps = self.target.project(eps)
             x = self.step(x, mu, t, eps)
@@ -292,7 +295,7 @@ class ValueGradientSampler(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
-               chunk: int = 4096) -> Tensor:
+               chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
         """``n`` samples ``(n, D)``, drawn in chunks with ``generator``."""
-        outs = [self.rollout(min(chunk, n - i), generator, noise_scale).samples for i in range(0, n, chunk)]
+        outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value).samples for i in range(0, n, chunk)]
         return torch.cat(outs)
