@@ -39,8 +39,10 @@ QUICK: dict[str, list[str]] = {
                "drift_clip=10", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3", "td_batch=1024"],
     "dw4": ["iterations=800", "batch_size=256", "num_steps=10", "s2_start=0.3", "s2_end=0.01", "ema=0.9",
             "s_init=2.0", "s_init_lr=3e-3", "drift_clip=10", "net.hidden=128", "value_lr=3e-4", "td_batch=1024"],
+    # learn_s_init=false: with the energy clipped at 100 the value saturates and the -D tau log s_init
+    # term alone drives s_init up (first quick run: s_init 15, W2 87).
     "lj13": ["iterations=300", "batch_size=128", "num_steps=30", "net.hidden=128", "value_lr=1e-3",
-             "td_batch=2048"],
+             "learn_s_init=false", "td_batch=2048"],
 }
 HMC_LEAPFROG = 5
 
