@@ -225,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_mate(sub)
+    try:
+        from dxmi.cli.vgs import add_subparsers as add_vgs
+    except ImportError:
+        pass
+    else:
+        add_vgs(sub)
     return parser
 
 

@@ -9,9 +9,23 @@ from dxmi.metrics.frechet import frechet_distance, frechet_distance_from_stats
 from dxmi.metrics.modes import ModeStats, PrecisionRecall, mode_statistics, precision_recall
 from dxmi.metrics.sample import energy_distance, mmd, sliced_wasserstein
 from dxmi.metrics.transport import emd, sinkhorn, wasserstein2
+from dxmi.metrics.vgs import (
+    ParticleMetrics,
+    SyntheticMetrics,
+    delta_std,
+    particle_metrics,
+    synthetic_metrics,
+    tvd_distances,
+)
 
 __all__ = [
     "DensityError",
+    "ParticleMetrics",
+    "SyntheticMetrics",
+    "delta_std",
+    "particle_metrics",
+    "synthetic_metrics",
+    "tvd_distances",
     "ModeStats",
     "PrecisionRecall",
     "density_error",

@@ -1,0 +1,168 @@
+"""VGS vs MALA / HMC (and AIS for log Z) at equal energy evaluations, with a reference noise floor.
+
+    python benchmarks/vgs.py --quick --out results/vgs_quick.json
+
+Per target (gmm, funnel, dw4; lj13 in the full run) and method (vgs, mala, hmc, reference) it
+writes ``sinkhorn`` (synthetic) or ``w2`` (particles), ``tvd_e``, ``n_energy_evals``, ``seconds``
+(plus delta_std / tvd_d, and log Z from VGS path weights and from AIS where the target's log Z is
+known). Equal energy evaluations: the MCMC baselines get as many ``(E, grad E)`` evaluations as VGS
+spent in total (training + drawing the evaluation samples), spread over the same number of chains
+as evaluation samples. ``reference`` is an independent draw of exact samples (synthetic) or the
+validation reference set (particles): the metric's noise floor. Threads are set to 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dxmi.algorithms.vgs import make_config, train_vgs
+from dxmi.baselines import ais, hmc, mala
+from dxmi.metrics import particle_metrics, synthetic_metrics
+from dxmi.targets import Target, make_target
+
+#: Quick-run reductions of the release settings (2 shared CPU cores): smaller value networks, fewer
+#: iterations and batches. The full run uses the presets unchanged.
+QUICK: dict[str, list[str]] = {
+    "gmm": ["iterations=800", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3", "td_batch=640"],
+    # T = 10 instead of 30: with TD(0) and an EMA target the terminal energy needs ~T x 1/(1 - ema)
+    # iterations to reach t = 0, too many for a quick run at T = 30.
+    "funnel": ["iterations=400", "batch_size=256", "num_steps=10", "s2_start=0.3", "s2_end=0.001", "ema=0.8",
+               "drift_clip=10", "net.hidden=128", "net.time_dim=64", "value_lr=1e-3", "td_batch=1024"],
+    "dw4": ["iterations=800", "batch_size=256", "num_steps=10", "s2_start=0.3", "s2_end=0.01", "ema=0.9",
+            "s_init=2.0", "s_init_lr=3e-3", "drift_clip=10", "net.hidden=128", "value_lr=3e-4", "td_batch=1024"],
+    # learn_s_init=false: with the energy clipped at 100 the value saturates and the -D tau log s_init
+    # term alone drives s_init up (first quick run: s_init 15, W2 87).
+    "lj13": ["iterations=300", "batch_size=128", "num_steps=30", "net.hidden=128", "value_lr=1e-3",
+             "learn_s_init=false", "td_batch=2048"],
+}
+HMC_LEAPFROG = 5
+
+
+def _metrics(target: Target, x: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    if target.particles is not None:
+        pm = particle_metrics(x, ref, target, target.particles)
+        return {"w2": pm.w2, "tvd_e": pm.tvd_e, "tvd_d": pm.tvd_d}
+    sm = synthetic_metrics(x, ref, target)
+    return {"sinkhorn": sm.sinkhorn, "tvd_e": sm.tvd_e, "delta_std": sm.delta_std}
+
+
+def _references(target: Target, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(evaluation reference, independent reference for the noise floor), ``(n, D)`` each."""
+    if target.particles is not None:
+        test = target.reference_samples("test")  # type: ignore[attr-defined]
+        idx = torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+        return test[idx], target.reference_samples("val")[:n]  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(seed)
+    return target.sample(n, g), target.sample(n, g)
+
+
+def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path) -> dict[str, dict[str, Any]]:
+    target = make_target(name)
+    cfg = make_config(name, (QUICK[name] if quick else []) + [f"seed={seed}"])
+    ref, floor = _references(target, n_eval, seed + 1)
+    rows: dict[str, dict[str, Any]] = {}
+
+    t0 = time.perf_counter()
+    algo = train_vgs(target, cfg, str(work / name), progress=False, ckpt_every=0)
+    rollout = algo.eval_rollout(n_eval, torch.Generator().manual_seed(seed + 2))
+    vgs_seconds = time.perf_counter() - t0
+    budget = algo.n_energy_evals
+    rows["vgs"] = {**_metrics(target, rollout.samples, ref), "n_energy_evals": budget, "seconds": vgs_seconds,
+                   "train_iterations": cfg.iterations, "num_steps": cfg.num_steps,
+                   "s_init": algo.sampler.s_init.item(), "sample_value": cfg.sample_value}
+    if target.particles is None and cfg.sample_noise == 1.0:
+        rows["vgs"].update(log_z=rollout.log_z(), ess=rollout.ess())
+
+    steps = max(1, budget // n_eval - 1)
+    x0 = cfg.s_init * torch.randn(n_eval, target.dim, generator=torch.Generator().manual_seed(seed + 3))
+    t0 = time.perf_counter()
+    res = mala(target, x0, steps, step_size=0.05, generator=torch.Generator().manual_seed(seed + 4))
+    rows["mala"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
+                    "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": steps}
+
+    iters = max(1, steps // HMC_LEAPFROG)
+    t0 = time.perf_counter()
+    res = hmc(target, x0, iters, step_size=0.1, n_leapfrog=HMC_LEAPFROG,
+              generator=torch.Generator().manual_seed(seed + 5))
+    rows["hmc"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
+                   "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "iterations": iters}
+
+    # Same number of sampler steps as VGS (T gradient evaluations per sample, while VGS spends one
+    # energy gradient per sample at sampling time): the amortised, sampling-time comparison.
+    t0 = time.perf_counter()
+    res = mala(target, x0, cfg.num_steps, step_size=0.05, generator=torch.Generator().manual_seed(seed + 7),
+               adapt_steps=0)
+    rows["mala_same_steps"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
+                               "seconds": time.perf_counter() - t0, "acceptance": res.acceptance,
+                               "steps": cfg.num_steps}
+
+    t0 = time.perf_counter()
+    rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
+
+    if target.log_z is not None and target.particles is None:
+        t0 = time.perf_counter()
+        a = ais(target, n_eval, n_levels=steps, init_std=max(cfg.s_init, 1.0), step_size=0.05,
+                generator=torch.Generator().manual_seed(seed + 6))
+        rows["ais"] = {"log_z": a.log_z, "ess": a.ess, "n_energy_evals": a.n_energy_evals,
+                       "seconds": time.perf_counter() - t0, **_metrics(target, a.samples, ref)}
+        for r in rows.values():
+            if "log_z" in r:
+                r["log_z_error"] = abs(r["log_z"] - target.log_z)
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def print_table(results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    cols = ["sinkhorn", "w2", "tvd_e", "tvd_d", "delta_std", "log_z", "n_energy_evals", "seconds"]
+    print(f"{'target':<8}{'method':<11}" + "".join(f"{c:>15}" for c in cols))
+    for name, rows in results.items():
+        for method, r in rows.items():
+            print(f"{name:<8}{method:<11}" + "".join(f"{_fmt(r.get(c, '-')):>15}" for c in cols))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="reduced settings (< 20 min on 2 CPU cores)")
+    p.add_argument("--out", default="results/vgs.json", help="output JSON file")
+    p.add_argument("--targets", default=None, help="comma-separated subset (default: gmm,funnel,dw4[,lj13])")
+    p.add_argument("--n-eval", type=int, default=2000, help="evaluation samples per method")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    names = args.targets.split(",") if args.targets else (["gmm", "funnel", "dw4"] + ([] if args.quick else ["lj13"]))
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vgs_bench_") as tmp:
+        for name in names:
+            try:
+                results[name] = run_target(name, args.quick, args.n_eval, args.seed, Path(tmp))
+            except FileNotFoundError as e:
+                print(f"skipping {name}: {e}", file=sys.stderr)
+                continue
+            print(f"[{time.perf_counter() - t_start:.0f}s] {name} done", flush=True)
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"targets": results, "quick": args.quick, "n_eval": args.n_eval, "seed": args.seed,
+                       "seconds_total": time.perf_counter() - t_start, "threads": 1}
+            out.write_text(json.dumps(payload, indent=2))
+    print_table(results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

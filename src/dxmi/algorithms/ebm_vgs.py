@@ -1,0 +1,96 @@
+"""EBM training by contrastive divergence with VGS samples instead of MCMC.
+
+One :meth:`EBMVGS.update` on a data batch ``x (B, D)``:
+
+1. negatives ``x^- ~`` VGS(E_theta) (``T`` steps, last step ``grad E_theta``);
+2. energy step on ``L = mean E(x) - mean E(x^-) + gamma (mean E(x)^2 + mean E(x^-)^2)``;
+3. ``vgs_steps`` VGS TD iterations against the updated energy (:meth:`VGSNegatives.update`).
+
+:class:`VGSNegatives` is the reusable part: "give me negatives for this energy, and keep adapting to
+it". The anomaly-detection detector can use it wherever it would run MCMC:
+``neg.update()`` after each energy step, ``neg.sample(n, generator)`` for negatives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.vgs import VGS, VGSConfig
+from dxmi.energies.base import Energy
+from dxmi.nets.mlp import check_shape
+from dxmi.records import Metrics
+from dxmi.targets.base import Target
+
+
+class EnergyTarget(Target):
+    """A learnable :class:`Energy` ``E_theta (B, D) -> (B,)`` seen as a VGS target."""
+
+    def __init__(self, energy_model: Energy, dim: int):
+        super().__init__(dim)
+        self.model = energy_model
+
+    def energy(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+class VGSNegatives:
+    """A VGS sampler that tracks a changing energy: ``update()`` runs ``steps`` VGS iterations,
+    ``sample(n, generator)`` returns ``(n, D)`` negatives (detached)."""
+
+    def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, steps: int = 1):
+        self.target = EnergyTarget(energy_model, dim)
+        self.vgs = VGS(self.target, cfg)
+        self.steps = steps
+
+    def update(self) -> Metrics:
+        m = Metrics()
+        for _ in range(self.steps):
+            m = self.vgs.update(None)
+        return m
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.vgs.sampler.sample(n, generator, noise_scale=self.vgs.cfg.sample_noise).detach()
+
+
+class EBMVGS(Algorithm):
+    """Contrastive divergence with VGS negatives. ``update(batch (B, D)) -> Metrics``."""
+
+    def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, energy_lr: float = 1e-3,
+                 reg: float = 0.1, vgs_steps: int = 1, max_grad_norm: float | None = 1.0):
+        self.energy_model = energy_model.to(cfg.device)
+        self.dim = dim
+        self.negatives = VGSNegatives(self.energy_model, dim, cfg, steps=vgs_steps)
+        self.reg = reg
+        self.max_grad_norm = max_grad_norm
+        self.generator = self.negatives.vgs.generator
+        self.modules = {"energy": self.energy_model,
+                        **{f"vgs_{k}": m for k, m in self.negatives.vgs.modules.items()}}
+        self.optimizers = {"energy": torch.optim.Adam(self.energy_model.parameters(), lr=energy_lr),
+                           **{f"vgs_{k}": o for k, o in self.negatives.vgs.optimizers.items()}}
+        self.iteration = 0
+
+    def extra_state(self) -> dict[str, Any]:
+        return self.negatives.vgs.extra_state()
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.negatives.vgs.load_extra_state(state)
+
+    def update(self, batch: Tensor) -> Metrics:
+        check_shape("EBMVGS batch", batch, (None, self.dim))
+        neg = self.negatives.sample(batch.shape[0], self.generator)
+        e_pos, e_neg = self.energy_model(batch), self.energy_model(neg)
+        loss = e_pos.mean() - e_neg.mean() + self.reg * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+        opt = self.optimizers["energy"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip(list(self.energy_model.parameters()), self.max_grad_norm)
+        opt.step()
+        self.energy_model.zero_grad(set_to_none=True)
+        vm = self.negatives.update()
+        self.energy_model.zero_grad(set_to_none=True)
+        self.iteration += 1
+        return Metrics.of(cd_loss=loss, e_pos=e_pos.mean(), e_neg=e_neg.mean()).merged(vm, prefix="vgs_")

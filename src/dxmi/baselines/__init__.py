@@ -1,0 +1,8 @@
+"""Baselines run at equal energy evaluations: MALA, HMC and annealed importance sampling."""
+
+from dxmi.baselines.ais import AISResult, ais
+from dxmi.baselines.common import CountedEnergy, MCMCResult
+from dxmi.baselines.hmc import hmc
+from dxmi.baselines.mala import mala
+
+__all__ = ["AISResult", "CountedEnergy", "MCMCResult", "ais", "hmc", "mala"]

@@ -1,0 +1,301 @@
+"""The Value Gradient Sampler policy: a T-step chain whose drift is the gradient of a value.
+
+Symbols follow the paper (Yoon et al. 2025, arXiv 2502.13280). Time t = 0 is the initial noise,
+t = T the sample.
+
+- Initial state: ``x_0 ~ N(0, s_init^2 I)`` with a learnable ``s_init``.
+- Auxiliary reverse chain ``q~(x_t | x_{t+1}) = N(x_t; x_{t+1} / alpha_t, s_t^2 I)`` with per-step
+  variances ``s_t^2`` (a schedule) and ``alpha_t = 1 / sqrt(1 - s_t^2)`` (VP) or ``1`` (VE).
+- Step ``t = 0..T-1``::
+
+      x_{t+1} = alpha_t x_t + mu_t + sigma_t eps,   sigma_t = s_t alpha_t,
+      mu_t = -(s_t^2 alpha_t^2 / tau) grad V(alpha_t x_t, t + 1),
+
+  with ``V(., T) = E`` (the energy) so the last step follows ``grad E``.
+- Running cost (per step, expected over eps): ``tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``,
+  the log-ratio ``log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1})`` in expectation.
+- Path weight: ``log w = -E(x_T) + sum_t log q~(x_t|x_{t+1}) - log pi(x_0) - sum_t log pi(x_{t+1}|x_t)``,
+  ``E[w] = Z``; so ``log Z ~ logsumexp(log w) - log N`` and ``ESS = (sum w)^2 / (N sum w^2)``.
+
+For particle systems (``target.particles`` set) the drift and the noise are projected onto the
+centre-of-mass-free subspace and D is the effective dimension ``(n - 1) d``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from dxmi.nets.mlp import TimeMLP, check_shape
+from dxmi.targets.base import Target
+from dxmi.targets.particles import pair_distances
+from dxmi.values.base import ValueFunction
+
+# ---------------------------------------------------------------------------------------------
+# Schedules of s_t^2
+
+
+def _quad(start: float, end: float, n: int) -> Tensor:
+    """``s_t^2 = (sqrt(start) + (sqrt(end) - sqrt(start)) t/(n-1))^2``: quadratic in t."""
+    r = torch.linspace(math.sqrt(start), math.sqrt(end), n, dtype=torch.float64)
+    return r * r
+
+
+def _linear(start: float, end: float, n: int) -> Tensor:
+    return torch.linspace(start, end, n, dtype=torch.float64)
+
+
+def _geometric(start: float, end: float, n: int) -> Tensor:
+    return torch.logspace(math.log10(start), math.log10(end), n, dtype=torch.float64)
+
+
+def _constant(start: float, end: float, n: int) -> Tensor:
+    return torch.full((n,), start, dtype=torch.float64)
+
+
+S2_SCHEDULES: dict[str, Callable[[float, float, int], Tensor]] = {
+    "quad": _quad,
+    "linear": _linear,
+    "geometric": _geometric,
+    "constant": _constant,
+}
+
+
+class VGSSchedule(nn.Module):
+    """Per-step tables (float32 buffers, length T): ``s2`` (s_t^2), ``alpha`` (alpha_t), ``sigma``
+    (s_t alpha_t). ``variant``: ``"vp"`` (alpha_t = 1/sqrt(1 - s_t^2), needs s_t^2 < 1) or ``"ve"``."""
+
+    s2: Tensor
+    alpha: Tensor
+    sigma: Tensor
+
+    def __init__(self, num_steps: int, s2_start: float, s2_end: float, kind: str = "quad", variant: str = "vp"):
+        super().__init__()
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        if kind not in S2_SCHEDULES:
+            raise ValueError(f"unknown s^2 schedule {kind!r}; choose from {sorted(S2_SCHEDULES)}")
+        if variant not in ("vp", "ve"):
+            raise ValueError(f"variant must be 'vp' or 've', got {variant!r}")
+        if min(s2_start, s2_end) <= 0:
+            raise ValueError(f"s^2 must be > 0, got {s2_start} -> {s2_end}")
+        s2 = S2_SCHEDULES[kind](s2_start, s2_end, num_steps) if num_steps > 1 else torch.tensor([s2_start],
+                                                                                               dtype=torch.float64)
+        if variant == "vp" and bool((s2 >= 1).any()):
+            raise ValueError(f"VP needs s_t^2 < 1, got max {float(s2.max())}")
+        alpha = 1 / torch.sqrt(1 - s2) if variant == "vp" else torch.ones_like(s2)
+        self.register_buffer("s2", s2.float())
+        self.register_buffer("alpha", alpha.float())
+        self.register_buffer("sigma", (torch.sqrt(s2) * alpha).float())
+        self.num_steps = num_steps
+        self.variant = variant
+
+
+# ---------------------------------------------------------------------------------------------
+# Value networks
+
+
+class VGSValue(ValueFunction):
+    """``V(x, t)`` for t = 0..T-1: ``(B, D), (B,) -> (B,)``.
+
+    ``features`` maps states to network inputs (identity, or sorted pair distances for particles:
+    invariant to permutation, rotation and translation, so ``grad V`` is equivariant). With
+    ``scale_with_d`` the network predicts ``V / D`` and the output is multiplied by D.
+    """
+
+    def __init__(self, dim: int, num_steps: int, hidden: int = 128, depth: int = 3, time_dim: int = 64,
+                 features: str = "identity", particles: tuple[int, int] | None = None,
+                 scale_with_d: bool = False, d_scale: float | None = None):
+        super().__init__((dim,), num_steps)
+        if features not in FEATURES:
+            raise ValueError(f"unknown value features {features!r}; choose from {sorted(FEATURES)}")
+        if features == "distances" and particles is None:
+            raise ValueError("distance features need a particle target")
+        self.features = features
+        self.particles = particles
+        in_dim = FEATURES[features][1](dim, particles)
+        self.net = TimeMLP(in_dim, 1, hidden=hidden, depth=depth, time_dim=time_dim)
+        self.scale = float(d_scale if d_scale is not None else dim) if scale_with_d else 1.0
+
+    def value(self, x: Tensor, t: Tensor) -> Tensor:
+        h = FEATURES[self.features][0](x, self.particles)
+        return self.scale * self.net(h, t.float()).reshape(x.shape[0])
+
+
+def _identity(x: Tensor, particles: tuple[int, int] | None) -> Tensor:
+    return x
+
+
+def _sorted_distances(x: Tensor, particles: tuple[int, int] | None) -> Tensor:
+    assert particles is not None
+    return torch.sort(pair_distances(x, particles, eps=1e-6), dim=1).values
+
+
+FEATURES: dict[str, tuple[Callable[[Tensor, tuple[int, int] | None], Tensor],
+                          Callable[[int, tuple[int, int] | None], int]]] = {
+    "identity": (_identity, lambda d, p: d),
+    "distances": (_sorted_distances, lambda d, p: (p[0] * (p[0] - 1)) // 2 if p else d),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The sampler
+
+
+@dataclass(frozen=True)
+class VGSRollout:
+    """A batch of VGS trajectories.
+
+    Attributes:
+        states: ``(T + 1, B, D)``; ``states[T]`` the samples.
+        drifts: ``(T, B, D)`` the drifts ``mu_t`` used.
+        log_w: ``(B,)`` path log-weights (``nan`` when rolled out off-policy, noise_scale != 1).
+        energy: ``(B,)`` ``E(x_T)`` (unclipped).
+        n_energy_evals: energy (gradient) evaluations spent: ``B`` (last-step gradients).
+    """
+
+    states: Tensor
+    drifts: Tensor
+    log_w: Tensor
+    energy: Tensor
+    n_energy_evals: int
+
+    @property
+    def samples(self) -> Tensor:
+        return self.states[-1]
+
+    def log_z(self) -> float:
+        """``log (1/N sum_i w_i)``: the importance-sampling estimate of log Z (a lower bound in expectation)."""
+        n = self.log_w.shape[0]
+        return float(torch.logsumexp(self.log_w, 0) - math.log(n))
+
+    def ess(self) -> float:
+        """Normalised effective sample size ``(sum w)^2 / (N sum w^2)`` in (0, 1]."""
+        lw = self.log_w - self.log_w.max()
+        w = lw.exp()
+        return float(w.sum() ** 2 / (w.shape[0] * (w * w).sum()))
+
+
+class ValueGradientSampler(nn.Module):
+    """The VGS policy over a value ``V(x, t)`` (t < T) and the target energy ``E`` (t = T).
+
+    Args:
+        value: a :class:`ValueFunction` on ``(D,)``.
+        target: the :class:`Target` (``E`` of the last step and the COM projection).
+        schedule: the :class:`VGSSchedule`.
+        tau: temperature of the running cost.
+        s_init: initial value of the learnable initial scale.
+        drift_clip: if set, the per-sample norm of ``grad V`` / ``grad E`` is clipped to it.
+        energy_clip: if set, ``E`` is clamped from above to it wherever it enters a cost.
+    """
+
+    def __init__(self, value: ValueFunction, target: Target, schedule: VGSSchedule, tau: float = 1.0,
+                 s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None):
+        super().__init__()
+        if value.sample_shape != (target.dim,) or value.num_steps != schedule.num_steps:
+            raise ValueError(f"value is for shape {value.sample_shape} and T={value.num_steps}; target has "
+                             f"dim {target.dim} and the schedule T={schedule.num_steps}")
+        if tau <= 0 or s_init <= 0:
+            raise ValueError(f"tau and s_init must be > 0, got {tau}, {s_init}")
+        self.value = value
+        self.target = target
+        self.schedule = schedule
+        self.tau = tau
+        self.log_s_init = nn.Parameter(torch.tensor(math.log(s_init)))
+        self.drift_clip = drift_clip
+        self.energy_clip = energy_clip
+        self.num_steps = schedule.num_steps
+        self.dim = target.dim
+        self.eff_dim = target.effective_dim
+
+    @property
+    def s_init(self) -> Tensor:
+        return self.log_s_init.exp()
+
+    def clipped_energy(self, x: Tensor) -> Tensor:
+        e = self.target(x)
+        return e.clamp(max=self.energy_clip) if self.energy_clip is not None else e
+
+    def cost_to_go(self, x: Tensor, t: int, value: ValueFunction | None = None) -> Tensor:
+        """``V(x, t)`` for ``t < T`` (by ``value``, default the online one) and ``E(x)`` at ``t = T``."""
+        if t == self.num_steps:
+            return self.clipped_energy(x)
+        v = value if value is not None else self.value
+        return v(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
+
+    def drift(self, x: Tensor, t: int, value: ValueFunction | None = None) -> Tensor:
+        """``mu_t = -(s_t^2 alpha_t^2 / tau) grad V(alpha_t x_t, t + 1)``: ``(B, D) -> (B, D)`` (detached).
+        ``value`` replaces the online value (e.g. the EMA target for evaluation)."""
+        check_shape("VGS drift x", x, (None, self.dim))
+        a = self.schedule.alpha[t]
+        with torch.enable_grad():
+            y = (a * x).detach().requires_grad_(True)
+            v = self.target(y) if t + 1 == self.num_steps else self.cost_to_go(y, t + 1, value)
+            (g,) = torch.autograd.grad(v.sum(), y)
+        g = self.target.project(g)
+        if self.drift_clip is not None:
+            norm = g.norm(dim=1, keepdim=True).clamp(min=1e-12)
+            g = g * (self.drift_clip / norm).clamp(max=1.0)
+        return -(self.schedule.s2[t] * a * a / self.tau) * g.detach()
+
+    def running_cost(self, mu: Tensor, t: Tensor) -> Tensor:
+        """``tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``: ``(N, D), (N,) -> (N,)``."""
+        sig2 = self.schedule.sigma[t] ** 2
+        return self.tau * ((mu * mu).sum(1) / (2 * sig2) - self.eff_dim * torch.log(self.schedule.alpha[t]))
+
+    def step(self, x: Tensor, mu: Tensor, t: int | Tensor, noise: Tensor) -> Tensor:
+        """``x_{t+1} = alpha_t x_t + mu_t + sigma_t * noise`` (noise projected for particles)."""
+        a = self.schedule.alpha[t]
+        s = self.schedule.sigma[t]
+        if isinstance(t, Tensor):
+            a, s = a[:, None], s[:, None]
+        return a * x + mu + s * self.target.project(noise)
+
+    def initial(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``x_0 = s_init z``, ``z ~ N(0, I)`` (COM-free for particles): ``(n, D)``, differentiable in s_init."""
+        z = torch.randn(n, self.dim, generator=generator, device=self.log_s_init.device)
+        return self.s_init * self.target.project(z)
+
+    @torch.no_grad()
+    def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
+                value: ValueFunction | None = None) -> VGSRollout:
+        """Roll out ``n`` trajectories; ``noise_scale`` > 1 gives off-policy (exploration) rollouts;
+        ``value`` replaces the online value in the drift (e.g. the EMA target value)."""
+        if n < 1:
+            raise ValueError(f"number of samples must be >= 1, got {n}")
+        dev = self.log_s_init.device
+        x = self.initial(n, generator)
+        s0 = self.s_init
+        # log pi(x_0) on the (D_eff)-dim subspace.
+        log_pi0 = -0.5 * (x * x).sum(1) / s0**2 - self.eff_dim * (torch.log(s0) + 0.5 * math.log(2 * math.pi))
+        log_w = -log_pi0
+        states = torch.empty(self.num_steps + 1, n, self.dim, device=dev)
+        drifts = torch.empty(self.num_steps, n, self.dim, device=dev)
+        states[0] = x
+        for t in range(self.num_steps):
+            mu = self.drift(x, t, value)
+            eps = noise_scale * torch.randn(n, self.dim, generator=generator, device=dev)
+            eps = self.target.project(eps)
+            x = self.step(x, mu, t, eps)
+            drifts[t] = mu
+            # log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1}) = ||mu||^2/(2 sig^2) - D log alpha + mu.eps/sig
+            s = self.schedule.sigma[t]
+            tt = torch.full((n,), t, dtype=torch.long, device=dev)
+            log_w = log_w - (self.running_cost(mu, tt) / self.tau + (mu * eps).sum(1) / s)
+            states[t + 1] = x
+        energy = self.target(x)
+        log_w = log_w - energy
+        if noise_scale != 1.0:
+            log_w = torch.full_like(log_w, float("nan"))
+        return VGSRollout(states=states, drifts=drifts, log_w=log_w, energy=energy, n_energy_evals=n)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
+               chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
+        """``n`` samples ``(n, D)``, drawn in chunks with ``generator``."""
+        outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value).samples for i in range(0, n, chunk)]
+        return torch.cat(outs)
