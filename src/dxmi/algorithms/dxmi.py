@@ -62,6 +62,8 @@ class DxMIConfig:
         value_resample: TD targets use x_{t+1} freshly drawn from the current policy.
         sampler_steps: sampler optimiser steps per iteration.
         value_passes: backward TD sweeps (t = T-1 .. 0) per iteration.
+        sampler_warmup: iterations at the start with energy and value steps only (the sampler
+            waits until the energy and the value carry signal rather than noise).
         energy_steps: energy optimiser steps per iteration (each on a fresh half of the data
             batch against the same rollout samples when > 1).
         precondition_steps: weight step t's sampler loss by 1 / g_t, g_t the policy's gain
@@ -87,6 +89,7 @@ class DxMIConfig:
     value_resample: bool = False
     sampler_steps: int = 1
     value_passes: int = 1
+    sampler_warmup: int = 0
     energy_steps: int = 1
     precondition_steps: bool = False
     policy_ema: float = 0.0
@@ -182,7 +185,8 @@ class DxMI(Algorithm):
         for k in range(cfg.energy_steps):
             m = self.energy_step(batch if cfg.energy_steps == 1 else batch.roll(k * 37, 0))
         m = m.merged(self.value_steps())
-        m = m.merged(self.sampler_steps())
+        if self.iteration >= cfg.sampler_warmup:
+            m = m.merged(self.sampler_steps())
         self.iteration += 1
         ls = self.policy.log_sigma.detach()
         return m.merged({"sigma_first": float(ls[0].exp()), "sigma_last": float(ls[-1].exp()),
