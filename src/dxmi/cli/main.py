@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dxmi", description="Sampling as sequential decision-making: DxMI / DxDP / GCD diffusion "
         "samplers trained with energy-based models.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the small 2D models run fastest on one thread, "
+                             "and more threads than cores slow torch down many times)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="pretrain + DxMI + evaluate + plots on a built-in dataset (no download)")
@@ -237,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        print(f"dxmi: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
