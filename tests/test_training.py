@@ -99,3 +99,17 @@ def test_csv_logger_adds_columns(tmp_path):
     lg.log(2, {"a": 2.0, "b": 3.0})
     text = (tmp_path / "m.csv").read_text().splitlines()
     assert text[0] == "step,a,b" and text[2].startswith("2,2,3")
+
+
+def test_runs_are_reproducible_whatever_ran_before(tmp_path):
+    """Network initialisation is seeded by the run's config, not by the global RNG's history."""
+    from dxmi.config import load_config
+    from dxmi.experiment import pretrain
+
+    params = []
+    for i, global_seed in enumerate((123, 999)):
+        torch.manual_seed(global_seed)
+        cfg = load_config("moons", [f"out={tmp_path / str(i)}", "pretrain.steps=5", "progress=false",
+                                    "tensorboard=false", "pretrain.net.hidden=16"])
+        params.append([p.detach().clone() for p in pretrain(cfg).model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*params))

@@ -89,6 +89,7 @@ def build_algorithm(cfg: RunConfig, model: EpsilonModel, generator: torch.Genera
     if cfg.train.update not in SAMPLER_UPDATES:
         raise ConfigError(f"train.update must be one of {sorted(SAMPLER_UPDATES)}, got {cfg.train.update!r}")
     dim = model.sample_shape[0]
+    torch.manual_seed(cfg.seed + 7)  # network initialisation is part of the seeded run
     policy = build_policy(cfg, model)
     energy = build_energy(cfg, dim)
     value = build_value(cfg, dim, energy)
@@ -125,6 +126,7 @@ def pretrain(cfg: RunConfig, resume: bool = True) -> PretrainResult:
     out = Path(cfg.out)
     save_config(cfg, out)
     dataset = build_dataset(cfg)
+    torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
     model = build_eps_model(cfg, data_dim(dataset)).to(cfg.device)
     algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(cfg.device, cfg.seed + 1),
                         lr_decay_steps=cfg.pretrain.steps)
