@@ -4,22 +4,11 @@ from torch import nn
 
 from dxmi.buffers import TrajectoryBuffer
 from dxmi.nets import TimeMLP
-from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy
+from dxmi.policies import DDPMSubsequencePolicy
 from dxmi.records import Trajectory
 from dxmi.schedules import LinearBetaSchedule, UniformSubsequence
 from dxmi.values import SigmoidTimeCost, TimeDependentValue
-
-
-class AffinePolicy(GaussianPolicy):
-    """mu(x, t) = a_t x + b_t: an analytic policy for tests."""
-
-    def __init__(self, T: int, D: int, sigma: float = 0.5, fix_last: bool = True):
-        super().__init__((D,), [sigma] * T, fix_last=fix_last)
-        self.a = nn.Parameter(torch.full((T,), 0.5))
-        self.b = nn.Parameter(torch.zeros(T, D))
-
-    def mean(self, x, t):
-        return self.a[t][:, None] * x + self.b[t]
+from helpers import AffinePolicy
 
 
 def test_step_log_prob_matches_torch_distributions():

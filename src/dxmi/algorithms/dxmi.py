@@ -64,8 +64,8 @@ class DxMIConfig:
         value_passes: backward TD sweeps (t = T-1 .. 0) per iteration.
         sampler_warmup: iterations at the start with energy and value steps only (the sampler
             waits until the energy and the value carry signal rather than noise).
-        energy_steps: energy optimiser steps per iteration (each on a fresh half of the data
-            batch against the same rollout samples when > 1).
+        energy_steps: energy optimiser steps per iteration (on the same data batch and rollout
+            samples).
         precondition_steps: weight step t's sampler loss by 1 / g_t, g_t the policy's gain
             d mu / d(network output) (:meth:`GaussianPolicy.mean_gain`), so that steps whose mean
             amplifies the shared network's output (the first steps of a DDPM chain started
@@ -182,8 +182,8 @@ class DxMI(Algorithm):
         self.buffer.store(traj)
         self._update_velocity_scale()
         m = Metrics()
-        for k in range(cfg.energy_steps):
-            m = self.energy_step(batch if cfg.energy_steps == 1 else batch.roll(k * 37, 0))
+        for _ in range(cfg.energy_steps):
+            m = self.energy_step(batch)
         m = m.merged(self.value_steps())
         if self.iteration >= cfg.sampler_warmup:
             m = m.merged(self.sampler_steps())

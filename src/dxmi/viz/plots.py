@@ -21,6 +21,25 @@ def _plt() -> Any:
     return plt
 
 
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out, write (creating folders) and close a figure; return its path."""
+    plt = _plt()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def _square(ax: Any, lim: float) -> None:
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _np(x: Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
 
@@ -35,17 +54,8 @@ def plot_samples(samples: Mapping[str, Tensor | np.ndarray], data: Tensor | np.n
         p = _np(pts)[:, :2]
         ax.scatter(p[:, 0], p[:, 1], s=1, alpha=0.4, color="k" if name == "data" else "C0")
         ax.set_title(name)
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        _square(ax, lim)
+    return save_figure(fig, path)
 
 
 def plot_energy(energy: Callable[[Tensor], Tensor], path: str | Path, data: Tensor | None = None,
@@ -70,12 +80,7 @@ def plot_energy(energy: Callable[[Tensor], Tensor], path: str | Path, data: Tens
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_trajectories(states: Tensor, path: str | Path, lim: float = 4.5, n_paths: int = 40) -> Path:
@@ -93,17 +98,8 @@ def plot_trajectories(states: Tensor, path: str | Path, lim: float = 4.5, n_path
         ax.plot(s[:, b, 0], s[:, b, 1], lw=0.6, alpha=0.7)
     ax.set_title("paths")
     for ax in axes[0]:
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        _square(ax, lim)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_learning_curves(csv_path: str | Path, path: str | Path, keys: list[str] | None = None) -> Path:
@@ -121,9 +117,4 @@ def plot_learning_curves(csv_path: str | Path, path: str | Path, keys: list[str]
         ax.plot(steps, vals)
         ax.set_title(k, fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from dxmi.targets.base import Target
 from dxmi.viz.plots import _plt
+from dxmi.viz.plots import save_figure as _save
 
 
 def _density_grid(target: Target, r: float, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,13 +70,3 @@ def plot_vgs_trajectories(target: Target, states: Tensor, path: str | Path, n: i
     ax.set_ylim(-r, r)
     ax.legend(loc="upper right")
     return _save(fig, path)
-
-
-def _save(fig: object, path: str | Path) -> Path:
-    plt = _plt()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()  # type: ignore[attr-defined]
-    fig.savefig(out, dpi=110)  # type: ignore[attr-defined]
-    plt.close(fig)
-    return out
