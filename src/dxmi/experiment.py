@@ -30,7 +30,7 @@ from dxmi.config import ConfigError, RunConfig, to_dict
 from dxmi.data import PointCloudDataset, load_point_cloud, make_toy2d
 from dxmi.diffusion import EpsilonModel
 from dxmi.energies import Energy, MLPEnergy
-from dxmi.nets import TimeMLP
+from dxmi.nets import FourierFeatures, TimeMLP
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
@@ -78,7 +78,10 @@ def build_value(cfg: RunConfig, dim: int, energy: Energy) -> ValueFunction:
     s = cfg.sampler
     if s.value == "time_dependent":
         n = s.value_net
-        net = TimeMLP(dim, 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation)
+        feats = FourierFeatures(dim, n.fourier_features, n.fourier_scale, seed=cfg.seed + 11) \
+            if n.fourier_features > 0 else None
+        net = TimeMLP(dim, 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation,
+                      features=feats)
         return TimeDependentValue(net, (dim,), s.num_steps)
     if s.value == "shared":
         return SharedEnergyValue(energy, s.num_steps)

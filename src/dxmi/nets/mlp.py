@@ -95,17 +95,20 @@ class TimeMLP(nn.Module):
     """f(x, t): x (B, in_dim), t (B,) float or long -> (B, out_dim).
 
     The time embedding is added to every hidden layer (a per-layer projection), which trains
-    better for diffusion in low dimension than plain concatenation.
+    better for diffusion in low dimension than plain concatenation. ``features`` (e.g.
+    :class:`FourierFeatures`, with ``out_dim``) maps x before the first layer.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 128, depth: int = 3,
-                 time_dim: int = 64, time_scale: float = 1.0, activation: str = "silu"):
+                 time_dim: int = 64, time_scale: float = 1.0, activation: str = "silu",
+                 features: nn.Module | None = None):
         super().__init__()
         self.in_dim = in_dim
         self.out_dim = out_dim
+        self.features = features
         self.embed = SinusoidalEmbedding(time_dim, scale=time_scale)
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, hidden), _activation(activation))
-        self.inp = nn.Linear(in_dim, hidden)
+        self.inp = nn.Linear(int(getattr(features, "out_dim", in_dim)) if features is not None else in_dim, hidden)
         self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.time_proj = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.act = _activation(activation)
@@ -120,7 +123,7 @@ class TimeMLP(nn.Module):
         else:
             emb = self.time_mlp(self.embed(t))
         projected = [proj(emb[:1]) if emb.stride(0) == 0 else proj(emb) for proj in self.time_proj]
-        h = self.act(self.inp(x) + projected[0])
+        h = self.act(self.inp(self.features(x) if self.features is not None else x) + projected[0])
         for layer, pe in zip(self.layers, projected[1:]):
             h = self.act(layer(h) + pe)
         return self.out(h)
