@@ -69,7 +69,7 @@ class DiffusersEpsNet(nn.Module):
     def __init__(self, unet: nn.Module):
         super().__init__()
         self.unet = unet
-        cfg = unet.config  # type: ignore[union-attr]
+        cfg: Any = getattr(unet, "config")  # noqa: B009 - a diffusers FrozenDict, untyped
         self.in_channels = int(cfg.in_channels)
         self.out_channels = int(cfg.out_channels)
         if self.out_channels not in (self.in_channels, 2 * self.in_channels):

@@ -138,7 +138,7 @@ def load_module_from_checkpoint(module: torch.nn.Module, path: str | Path,
     ``save_checkpoint(path, module.state_dict())``).
     """
     state: Any = load_checkpoint(path)
-    walked = []
+    walked: list[str] = []
     for part in [p for p in key.split("/") if p]:
         if not isinstance(state, dict) or part not in state:
             have = sorted(state) if isinstance(state, dict) else type(state).__name__
