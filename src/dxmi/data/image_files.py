@@ -214,7 +214,7 @@ def load_image_folder(path: str | os.PathLike[str], size: int | Sequence[int] | 
             raise ValueError(f"{f}: not a readable image ({e})") from None
     if mode is None:
         mode = "L" if all(im.mode in ("L", "1", "I;16", "I") for im in pil) else "RGB"
-    arrays = []
+    arrays: list[np.ndarray] = []
     for (_, f), im in zip(files, pil):
         im = im.convert(mode)
         if hw is not None and (im.height, im.width) != hw:
