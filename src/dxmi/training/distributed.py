@@ -23,6 +23,7 @@ device) and does every cross-process thing the training needs:
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,11 +139,15 @@ class Distributed:
         if not algorithm.supports_distributed:
             raise ValueError(f"{type(algorithm).__name__} does not route its losses through "
                              "Algorithm.trained(); it cannot run under torchrun")
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        algorithm.wrappers = {
-            name: DistributedDataParallel(m, device_ids=ids, broadcast_buffers=False,
-                                          find_unused_parameters=find_unused_parameters)
-            for name, m in algorithm.modules.items() if any(p.requires_grad for p in m.parameters())}
+        kwargs: dict[str, Any] = {"device_ids": [self.device.index] if self.device.type == "cuda" else None,
+                                  "find_unused_parameters": find_unused_parameters}
+        # buffers (coefficient tables) are equal on every rank: no per-forward buffer broadcast
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+            kwargs["forward_sync_buffers"] = False  # torch >= 2.13
+        else:
+            kwargs["broadcast_buffers"] = False
+        algorithm.wrappers = {name: DistributedDataParallel(m, **kwargs) for name, m in algorithm.modules.items()
+                              if any(p.requires_grad for p in m.parameters())}
         algorithm.reduce_mean = self.all_mean
         return algorithm
 
