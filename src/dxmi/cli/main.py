@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_vgs(sub)
+    from dxmi.cli.fid import add_subparsers as add_fid
+
+    add_fid(sub)
     return parser
 
 
