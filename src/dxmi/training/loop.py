@@ -104,6 +104,14 @@ class Trainer:
             self.algorithm.grad_scaler.load_state_dict(state["grad_scaler"])
         return int(state["step"])
 
+    def _all_ranks_finite(self, metrics: Metrics) -> bool:
+        """Every rank's metrics are finite (one tiny all-reduce under torchrun, so that all ranks stop
+        at the same step instead of one waiting forever for the others)."""
+        ok = metrics.all_finite()
+        if not self.dist.enabled:
+            return ok
+        return bool(self.dist.all_mean(torch.tensor([float(ok)], device=self.device)).item() == 1.0)
+
     def _save(self, step: int) -> None:
         state = self.state_dict(step)
         if self.dist.is_main:
@@ -126,10 +134,12 @@ class Trainer:
                     metrics = self.algorithm.update(batch)
                 if self.algorithm.grad_scaler is not None:
                     metrics = metrics.merged({"amp_scale": float(self.algorithm.grad_scaler.get_scale())})
-                if not metrics.all_finite():
+                if not self._all_ranks_finite(metrics):
                     bad = {k: v for k, v in metrics.items() if not torch.isfinite(torch.tensor(v))}
+                    where = f" on rank {self.dist.rank}" if self.dist.enabled and bad else ""
                     raise NonFiniteLossError(
-                        f"non-finite metrics at step {step + 1}: {bad}; stopped. The last good checkpoint "
+                        f"non-finite metrics at step {step + 1}{where}: {bad or 'on another rank'}; stopped. "
+                        f"The last good checkpoint "
                         f"({self.ckpt.last if self.ckpt.exists() else 'none yet'}) is kept; lower the "
                         f"learning rates or tighten the gradient clips and resume.")
                 if self.callback is not None and self.callback_every > 0 and (step + 1) % self.callback_every == 0:
