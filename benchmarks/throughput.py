@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     dist = Distributed.from_env(args.device)
     names = args.precision or (["fp32", "bf16"] if args.device.startswith("cuda") else ["fp32"])
     try:

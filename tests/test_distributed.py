@@ -120,7 +120,8 @@ def _nonfinite(d: Distributed, out: Path) -> dict:
 
     trainer = Trainer(algo, data, 8, 5, out / "nan", progress=False, tensorboard=False, distributed=d)
     local_only = Metrics({"local": float("nan") if d.rank == 1 else 1.0})
-    res = {"flag": trainer._all_ranks_finite(local_only), "error": "no error"}
+    res = {"flag": trainer._all_ranks_finite(local_only), "error": "no error",
+           "logged": dict(trainer._mean_over_ranks(Metrics({"rank": float(d.rank), "one": 1.0})))}
     try:
         trainer.fit()
     except NonFiniteLossError as e:
@@ -202,6 +203,7 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(ranks):
     for r in res:
         assert "non-finite metrics at step 2 on rank" in r["nan"]["error"], r["nan"]["error"]
         assert r["nan"]["flag"] is False  # rank 1's NaN is seen by rank 0 too
+        assert dict(r["nan"]["logged"]) == {"rank": 0.5, "one": 1.0}  # logged metrics are means over ranks
 
 
 def test_single_process_helpers():

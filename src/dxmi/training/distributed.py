@@ -74,7 +74,10 @@ class Distributed:
             torch.cuda.set_device(dev)
         backend = backend or ("nccl" if dev.type == "cuda" else "gloo")
         if not dist.is_initialized():
-            dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+            kwargs: dict[str, Any] = {}
+            if dev.type == "cuda" and "device_id" in inspect.signature(dist.init_process_group).parameters:
+                kwargs["device_id"] = dev  # binds NCCL to this process's GPU (barriers, collectives)
+            dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world, **kwargs)
         elif dist.get_world_size() != world or dist.get_rank() != rank:
             raise RuntimeError(f"a process group with rank {dist.get_rank()}/{dist.get_world_size()} exists, "
                                f"but the environment says {rank}/{world}")

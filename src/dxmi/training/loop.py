@@ -7,9 +7,10 @@ same result as an uninterrupted one (seeded, CPU). A non-finite metric stops the
 message; the last good checkpoint is kept untouched.
 
 Under torchrun (``distributed``, see :mod:`dxmi.training.distributed`) every rank draws the same
-global batch of ``batch_size`` rows and trains on its shard; rank 0 alone logs, shows progress and
-writes checkpoints (which carry every rank's update generator). ``precision`` runs each update
-under autocast (bf16 / fp16 with a loss scaler, see :mod:`dxmi.training.precision`).
+global batch of ``batch_size`` rows and trains on its shard; rank 0 alone logs (metrics averaged over
+ranks), shows progress and writes checkpoints (which carry every rank's update generator).
+``precision`` runs each update under autocast (bf16 / fp16 with a loss scaler, see
+:mod:`dxmi.training.precision`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ class Trainer:
             return ok
         return bool(self.dist.all_mean(torch.tensor([float(ok)], device=self.device)).item() == 1.0)
 
+    def _mean_over_ranks(self, metrics: Metrics) -> Metrics:
+        """Logged metrics are means over ranks (each rank's are from its own shard and rollouts)."""
+        if not self.dist.enabled:
+            return metrics
+        keys = list(metrics.keys())  # the same order on every rank (same code path)
+        mean = self.dist.all_mean(torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=self.device))
+        return Metrics(dict(zip(keys, mean.tolist())))
+
     def _save(self, step: int) -> None:
         state = self.state_dict(step)
         if self.dist.is_main:
@@ -146,10 +155,11 @@ class Trainer:
                     extra = self.callback(step + 1, self.algorithm)
                     if extra is not None:
                         metrics = metrics.merged(extra)
-                last = metrics
                 if (step + 1) % self.log_every == 0 or step + 1 == self.steps:
+                    metrics = self._mean_over_ranks(metrics)
                     loggers.log(step + 1, metrics)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:3]})
+                last = metrics
                 if self.ckpt_every > 0 and (step + 1) % self.ckpt_every == 0:
                     self._save(step + 1)
             if end > start or not had_checkpoint:
