@@ -15,6 +15,7 @@ import torch
 import torch.multiprocessing as mp
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, DxMIConfig
+from dxmi.algorithms.base import MethodAsForward
 from dxmi.config import load_config
 from dxmi.data import make_toy2d
 from dxmi.diffusion import EpsilonModel
@@ -221,8 +222,16 @@ def test_single_process_helpers():
     assert for_this_rank(load_config("8gaussians", ["train.algo.batch_size=32"]), two).train.algo.batch_size == 16
     algo = make_dxmi(0, 8)
     assert d.wrap(algo) is algo and algo.wrappers is None and algo.trained("energy") is algo.energy
+    step = algo.trained("policy")(torch.zeros(3, 2), 0, torch.Generator().manual_seed(0))
+    assert torch.equal(step.next_x, algo.policy.step(torch.zeros(3, 2), 0, torch.Generator().manual_seed(0)).next_x)
     model = EpsilonModel(TimeMLP(2, 2, hidden=8, depth=1), LinearBetaSchedule(10), (2,))
-    assert DDPMTraining(model).supports_distributed
+    pre = DDPMTraining(model)
+    assert pre.supports_distributed and set(pre.train_targets()) == {"model"}
+    x = torch.randn(4, 2)
+    assert torch.equal(pre.trained("model")(x, torch.Generator().manual_seed(1)),
+                       model.loss(x, torch.Generator().manual_seed(1)))  # the loss, not model.forward
+    with pytest.raises(AttributeError, match="no method 'sample_fast'"):
+        MethodAsForward(model, "sample_fast")
 
 
 @pytest.mark.slow

@@ -41,17 +41,24 @@ class Algorithm(ABC):
         """One training step on a data batch; returns scalar metrics."""
 
     # -- hooks for scale-out and mixed precision ---------------------------------------------
+    def train_targets(self) -> dict[str, nn.Module]:
+        """name -> the module whose forward the losses that train ``modules[name]`` call (what DDP
+        wraps under torchrun). Default: every module with a trainable parameter, itself; an
+        algorithm whose loss runs another method (``policy.step``, ``model.loss``) maps the name to
+        a :class:`MethodAsForward` of it."""
+        return {n: m for n, m in self.modules.items() if any(p.requires_grad for p in m.parameters())}
+
     def trained(self, name: str) -> nn.Module:
         """The module to call in a loss whose gradient trains ``modules[name]``.
 
-        Under torchrun this is its ``DistributedDataParallel`` wrapper, whose backward pass
-        averages the gradient over ranks; otherwise the module itself. This is the one place where
-        a DDP wrapper stands in for its module: rollouts, targets, sampling and checkpoints use the
-        module directly, so nothing ever unwraps ``.module``.
+        Under torchrun this is the ``DistributedDataParallel`` wrapper of its train target, whose
+        backward pass averages the gradient over ranks; otherwise the train target itself. This is
+        the one place where a DDP wrapper stands in for its module: rollouts, targets, sampling and
+        checkpoints use the module directly, so nothing ever unwraps ``.module``.
         """
         if self.wrappers is not None and name in self.wrappers:
             return self.wrappers[name]
-        return self.modules[name]
+        return self.train_targets().get(name, self.modules[name])
 
     def mean_over_ranks(self, x: Tensor) -> Tensor:
         """Mean of a statistic over the ranks of a distributed run (identity otherwise)."""
@@ -111,6 +118,21 @@ class Algorithm(ABC):
     def train(self, mode: bool = True) -> None:
         for m in self.modules.values():
             m.train(mode)
+
+
+class MethodAsForward(nn.Module):
+    """``forward(*args, **kwargs) = module.<method>(*args, **kwargs)``: lets DDP run, and
+    synchronise the gradient of, a method other than the module's forward."""
+
+    def __init__(self, module: nn.Module, method: str):
+        super().__init__()
+        if not callable(getattr(module, method, None)):
+            raise AttributeError(f"{type(module).__name__} has no method {method!r}")
+        self.module = module
+        self.method = method
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.module, self.method)(*args, **kwargs)
 
 
 def clip(params: list[nn.Parameter], max_norm: float | None) -> Tensor:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.diffusion.ddpm import EpsilonModel
 from dxmi.records import Metrics
 
@@ -17,11 +17,15 @@ class DDPMTraining(Algorithm):
                  generator: torch.Generator | None = None, lr_decay_steps: int = 0):
         self.model = model
         self.modules = {"model": model}
+        self.loss_target = MethodAsForward(model, "loss")  # what DDP wraps: the loss, not model.forward
         self.optimizers = {"model": torch.optim.Adam(model.parameters(), lr=lr)}
         self.generator = generator or torch.Generator(device=model.alpha_bar.device)
         self.grad_clip = grad_clip
         self.base_lr = lr
         self.lr_decay_steps = lr_decay_steps
+
+    def train_targets(self) -> dict[str, nn.Module]:
+        return {"model": self.loss_target}
 
     def update(self, batch: Tensor) -> Metrics:
         opt = self.optimizers["model"]
@@ -30,7 +34,7 @@ class DDPMTraining(Algorithm):
             scale = 0.05 + 0.95 * 0.5 * (1 + torch.cos(torch.tensor(frac * torch.pi)).item())
             for g in opt.param_groups:
                 g["lr"] = self.base_lr * scale
-        loss = self.trained("model")(batch, self.generator)  # EpsilonModel.forward = its loss
+        loss = self.trained("model")(batch, self.generator)  # = model.loss, gradient-synced under DDP
         gnorm = self.optimizer_step("model", loss, self.grad_clip)
         self.iteration += 1
         return Metrics.of(loss=loss, grad_norm=gnorm)

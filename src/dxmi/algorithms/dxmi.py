@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.energies.base import Energy
 from dxmi.policies.base import GaussianPolicy
@@ -139,6 +139,7 @@ class DxMI(Algorithm):
         self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
         self.s2_initialised = config.velocity_init == "sigma"
         self.modules = {"policy": policy, "value": value, "energy": energy}
+        self.policy_step = MethodAsForward(policy, "step")  # what DDP wraps for the sampler loss
         self.ema_policy: GaussianPolicy | None = None
         if config.policy_ema > 0:
             self.ema_policy = copy.deepcopy(policy).requires_grad_(False)
@@ -154,6 +155,9 @@ class DxMI(Algorithm):
             self.optimizers["energy"] = torch.optim.Adam(energy_params, lr=config.energy_lr)
         if not value.shares_energy():
             self.optimizers["value"] = torch.optim.Adam(value.trainable_parameters(), lr=config.value_lr)
+
+    def train_targets(self) -> dict[str, nn.Module]:
+        return {**super().train_targets(), "policy": self.policy_step}
 
     # -- costs ----------------------------------------------------------------------------------
     def velocity(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:

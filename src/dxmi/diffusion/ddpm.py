@@ -38,10 +38,6 @@ class EpsilonModel(nn.Module):
     def _bcast(self, v: Tensor) -> Tensor:
         return v.view(-1, *([1] * len(self.sample_shape)))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """The training loss (so that a DDP wrapper of the model computes it)."""
-        return self.loss(x, generator)
-
     def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"EpsilonModel.loss: expected data (B, {self.sample_shape}), received {tuple(x.shape)}")

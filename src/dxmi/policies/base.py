@@ -98,11 +98,6 @@ class GaussianPolicy(nn.Module):
         next_x = mu + self._bcast(sigma) * noise
         return Step(x=x, next_x=next_x, mean=mu, sigma=sigma, noise=noise, t=int(t_idx[0]))
 
-    def forward(self, x: Tensor, t: Tensor | int, generator: torch.Generator | None = None,
-                noise: Tensor | None = None) -> Step:
-        """:meth:`step` (so that a DDP wrapper of the policy computes it)."""
-        return self.step(x, t, generator, noise)
-
     def log_prob(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
         """log pi(x_{t+1} | x_t) summed over dimensions: (B,)."""
         self.check_input(x, t)

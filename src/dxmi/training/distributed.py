@@ -131,11 +131,10 @@ class Distributed:
 
     # -- modules ----------------------------------------------------------------------------------
     def wrap(self, algorithm: Algorithm, find_unused_parameters: bool = False) -> Algorithm:
-        """Give ``algorithm`` DDP wrappers of the modules it trains and the cross-rank mean.
-
-        DDP broadcasts rank 0's parameters at construction, so all ranks start identical. A module
-        counts as trained when it has a parameter with ``requires_grad`` (an EMA copy does not).
-        No-op on one process.
+        """Give ``algorithm`` DDP wrappers of its train targets (:meth:`Algorithm.train_targets`:
+        the modules it trains, or a :class:`MethodAsForward` of the method its loss runs) and the
+        cross-rank mean. DDP broadcasts rank 0's parameters at construction, so all ranks start
+        identical. An EMA copy has no trainable parameter and is not wrapped. No-op on one process.
         """
         if not self.enabled:
             return algorithm
@@ -149,8 +148,8 @@ class Distributed:
             kwargs["forward_sync_buffers"] = False  # torch >= 2.13
         else:
             kwargs["broadcast_buffers"] = False
-        algorithm.wrappers = {name: DistributedDataParallel(m, **kwargs) for name, m in algorithm.modules.items()
-                              if any(p.requires_grad for p in m.parameters())}
+        algorithm.wrappers = {name: DistributedDataParallel(m, **kwargs)
+                              for name, m in algorithm.train_targets().items()}
         algorithm.reduce_mean = self.all_mean
         return algorithm
 
