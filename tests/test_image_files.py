@@ -45,7 +45,7 @@ def test_class_subfolders_give_labels_and_grey_mode(tmp_path):
     torch.testing.assert_close(d.images[:, 0], torch.from_numpy(grey.astype(np.float32) / 127.5 - 1))
     rgb = load_image_folder(tmp_path, mode="RGB")
     assert rgb.sample_shape == (3, 6, 5) and torch.equal(rgb.images[:, 0], rgb.images[:, 2])
-    x, y = d.sample_with_labels(7, torch.Generator().manual_seed(0))
+    x, y = d.sample_labelled(7, torch.Generator().manual_seed(0))
     assert x.shape == (7, 1, 6, 5) and y.shape == (7,)
 
 

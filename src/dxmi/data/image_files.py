@@ -74,7 +74,7 @@ class ImageData:
         """``n`` images drawn uniformly with replacement: ``(n, C, H, W)`` (a Trainer batch source)."""
         return self.images[self._index(n, generator)]
 
-    def sample_with_labels(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         if self.labels is None:
             raise ValueError("this image set has no labels")
         idx = self._index(n, generator)
