@@ -124,6 +124,14 @@ def test_array_errors(tmp_path):
     np.save(tmp_path / "range.npy", np.full((2, 4, 4, 3), 300.0))
     with pytest.raises(ValueError, match="pass value_range"):
         load_image_array(tmp_path / "range.npy")
+    over = np.linspace(-1.2, 1.1, 2 * 3 * 4 * 4).reshape(2, 3, 4, 4)  # generated samples overshoot [-1, 1]
+    np.save(tmp_path / "over.npy", over)
+    with pytest.raises(ValueError, match="outside value_range"):
+        load_image_array(tmp_path / "over.npy", value_range=(-1, 1))
+    clipped = load_image_array(tmp_path / "over.npy", value_range=(-1, 1), clip=True).images
+    torch.testing.assert_close(clipped, torch.from_numpy(np.clip(over, -1, 1)).float())
+    with pytest.raises(ValueError, match="needs an explicit value_range"):
+        load_image_array(tmp_path / "over.npy", clip=True)
     np.save(tmp_path / "vec.npy", np.zeros((2, 3)))
     with pytest.raises(ValueError, match="expected images"):
         load_image_array(tmp_path / "vec.npy")

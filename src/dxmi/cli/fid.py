@@ -26,15 +26,18 @@ def _is_stats(path: Path) -> bool:
         return {"mu", "sigma", "n"} <= set(z.files)
 
 
-def _stats(fid: Any, source: str, split: str) -> Any:
+def _stats(fid: Any, source: str, split: str, value_range: tuple[float, float] | None = None) -> Any:
     from dxmi.data.image_files import load_images
     from dxmi.metrics.fid import GaussianStats
 
     path = Path(source)
     if _is_stats(path):
         return GaussianStats.load(path)
-    kwargs = {"split": split} if path.is_dir() and ((path / "data_batch_1").is_file()
-                                                     or (path / "cifar-10-batches-py").is_dir()) else {}
+    kwargs: dict[str, Any] = {}
+    if path.is_dir() and ((path / "data_batch_1").is_file() or (path / "cifar-10-batches-py").is_dir()):
+        kwargs["split"] = split
+    elif path.suffix in (".npy", ".npz") and value_range is not None:
+        kwargs.update(value_range=value_range, clip=True)
     return fid.stats(load_images(path, **kwargs).images)
 
 
@@ -49,7 +52,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
         print(f"wrote statistics of {ref.n} images to {ref.save(args.save_stats)}")
     if args.samples is None:
         return 0
-    gen = _stats(fid, args.samples, args.split)
+    gen = _stats(fid, args.samples, args.split, tuple(args.range) if args.range else None)
     result = {"fid": fid.distance(gen, ref), "n_samples": gen.n, "n_reference": ref.n}
     print(json.dumps(result, indent=2))
     return 0
@@ -61,6 +64,9 @@ def add_subparsers(sub: Any) -> None:
     p.add_argument("reference", help="reference images (folder, .npy, .npz, CIFAR-10 batches) or saved statistics")
     p.add_argument("samples", nargs="?", default=None, help="images to score (same kinds)")
     p.add_argument("--save-stats", default=None, metavar="FILE", help="write the reference statistics (.npz)")
+    p.add_argument("--range", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                   help="value range of a sample array, values outside are clipped (e.g. --range -1 1 for "
+                        "`dxmi sample` output); default: inferred, and out-of-range values are an error")
     p.add_argument("--split", default="train", choices=["train", "test"], help="CIFAR-10 split (default: train)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu; 50,000 images want a GPU)")
     p.add_argument("--batch-size", type=int, default=100, help="images per Inception batch (default: 100)")

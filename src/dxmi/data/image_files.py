@@ -87,10 +87,12 @@ class ImageData:
 
 
 # -- value ranges ------------------------------------------------------------------------------------
-def to_unit_range(arr: np.ndarray, value_range: tuple[float, float] | None = None, name: str = "array") -> Tensor:
+def to_unit_range(arr: np.ndarray, value_range: tuple[float, float] | None = None, name: str = "array",
+                  clip: bool = False) -> Tensor:
     """Pixel values -> float32 in [-1, 1]. uint8 is read as 0..255; floats are read in
     ``value_range`` or, when it is None, in [0, 1], [-1, 1] or [0, 255] (the first that holds
-    every value)."""
+    every value). Values outside ``value_range`` are an error, or clipped with ``clip`` (generated
+    samples that overshoot [-1, 1] a little)."""
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{name}: expected numeric pixel values, got dtype {arr.dtype}")
     x = arr.astype(np.float64, copy=False)
@@ -106,11 +108,13 @@ def to_unit_range(arr: np.ndarray, value_range: tuple[float, float] | None = Non
                                 if lo_v >= a and hi_v <= b), None)
             if value_range is None:
                 raise ValueError(f"{name}: values span [{lo_v:g}, {hi_v:g}], which is none of [0, 1], [-1, 1], "
-                                 "[0, 255]; pass value_range=(low, high)")
+                                 "[0, 255]; pass value_range=(low, high) (dxmi fid: --range LOW HIGH)")
     lo, hi = float(value_range[0]), float(value_range[1])
     if not hi > lo:
         raise ValueError(f"{name}: value_range must have low < high, got {value_range}")
-    if lo_v < lo or hi_v > hi:
+    if clip:
+        x = np.clip(x, lo, hi)
+    elif lo_v < lo or hi_v > hi:
         raise ValueError(f"{name}: values span [{lo_v:g}, {hi_v:g}], outside value_range [{lo:g}, {hi:g}]")
     return torch.from_numpy((2.0 * (x - lo) / (hi - lo) - 1.0).astype(np.float32))
 
@@ -148,9 +152,10 @@ def _labels(y: Any, n: int, name: str) -> Tensor:
 
 # -- arrays ----------------------------------------------------------------------------------------
 def load_image_array(path: str | os.PathLike[str], key: str | None = None, layout: str = "auto",
-                     value_range: tuple[float, float] | None = None) -> ImageData:
+                     value_range: tuple[float, float] | None = None, clip: bool = False) -> ImageData:
     """Images from a ``.npy`` array or a ``.npz`` archive (images under ``key``, else under one of
-    images / x / X / data / arr_0; labels, when present, under labels / y / Y / targets)."""
+    images / x / X / data / arr_0; labels, when present, under labels / y / Y / targets).
+    ``value_range`` and ``clip``: see :func:`to_unit_range`."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"image array file not found: {p}")
@@ -169,7 +174,9 @@ def load_image_array(path: str | os.PathLike[str], key: str | None = None, layou
                 labels = _labels(z[lk], arr.shape[0] if arr.ndim else 0, f"{p}[{lk}]")
     else:
         raise ValueError(f"{p}: unsupported file type {p.suffix!r}; use .npy or .npz")
-    x = to_unit_range(_to_nchw(arr, layout, str(p)), value_range, str(p))
+    if clip and value_range is None:
+        raise ValueError("clip=True needs an explicit value_range")
+    x = to_unit_range(_to_nchw(arr, layout, str(p)), value_range, str(p), clip=clip)
     return ImageData(torch.as_tensor(x), labels)
 
 
