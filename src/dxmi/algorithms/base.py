@@ -58,7 +58,10 @@ class Algorithm(ABC):
         """
         if self.wrappers is not None and name in self.wrappers:
             return self.wrappers[name]
-        return self.train_targets().get(name, self.modules[name])
+        target = self.train_targets().get(name, self.modules.get(name))
+        if target is None:
+            raise KeyError(f"{type(self).__name__} has no trained module {name!r}")
+        return target
 
     def mean_over_ranks(self, x: Tensor) -> Tensor:
         """Mean of a statistic over the ranks of a distributed run (identity otherwise)."""

@@ -157,7 +157,10 @@ class DxMI(Algorithm):
             self.optimizers["value"] = torch.optim.Adam(value.trainable_parameters(), lr=config.value_lr)
 
     def train_targets(self) -> dict[str, nn.Module]:
-        return {**super().train_targets(), "policy": self.policy_step}
+        """The sampler loss runs ``policy.step``; the energy and TD losses call the modules (a value
+        shared with the energy is its own target: its parameters are the energy's)."""
+        targets: dict[str, nn.Module] = {"policy": self.policy_step, "energy": self.energy, "value": self.value}
+        return {n: m for n, m in targets.items() if any(p.requires_grad for p in m.parameters())}
 
     # -- costs ----------------------------------------------------------------------------------
     def velocity(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
