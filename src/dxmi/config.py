@@ -17,6 +17,7 @@ from typing import Any, TypeVar, Union
 import yaml
 
 from dxmi.algorithms.dxmi import DxMIConfig
+from dxmi.training.precision import PRECISIONS
 
 
 class ConfigError(ValueError):
@@ -81,8 +82,11 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
+    """``precision``: fp32, bf16 or fp16 (autocast + loss scaling; for GPUs)."""
+
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"
     out: str = "runs/default"
     log_every: int = 50
     ckpt_every: int = 500
@@ -93,6 +97,10 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
 
 
 T = TypeVar("T")

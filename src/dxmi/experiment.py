@@ -34,7 +34,9 @@ from dxmi.nets import FourierFeatures, TimeMLP
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
+from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
+from dxmi.training.precision import Precision
 from dxmi.values import SharedEnergyValue, TimeDependentValue, ValueFunction
 
 
@@ -116,6 +118,15 @@ def save_config(cfg: RunConfig, out: Path) -> None:
     write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def for_this_rank(cfg: RunConfig, dist: Distributed) -> RunConfig:
+    """The config one process of a distributed run uses: its own device and its share of the
+    trajectory batch (the data batch is split by the Trainer)."""
+    local = copy.deepcopy(cfg)
+    local.device = str(dist.device)
+    local.train.algo.batch_size = dist.local_batch_size(cfg.train.algo.batch_size)
+    return local
+
+
 # -- jobs --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PretrainResult:
@@ -123,20 +134,25 @@ class PretrainResult:
     seconds: float
 
 
-def pretrain(cfg: RunConfig, resume: bool = True) -> PretrainResult:
-    """Train the 1000-step DDPM on the data (resumable)."""
+def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = None) -> PretrainResult:
+    """Train the 1000-step DDPM on the data (resumable; under torchrun: data-parallel)."""
     check_device(cfg.device)
+    dist = dist or Distributed.from_env(cfg.device)
+    device = str(dist.device)
     out = Path(cfg.out)
-    save_config(cfg, out)
+    if dist.is_main:
+        save_config(cfg, out)
     dataset = build_dataset(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
-    model = build_eps_model(cfg, data_dim(dataset)).to(cfg.device)
-    algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(cfg.device, cfg.seed + 1),
+    model = build_eps_model(cfg, data_dim(dataset)).to(device)
+    algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(device, dist.seed(cfg.seed + 1)),
                         lr_decay_steps=cfg.pretrain.steps)
+    dist.wrap(algo)
     t0 = time.perf_counter()
     Trainer(algo, dataset.sample, cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
-            seed=cfg.seed, device=cfg.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
-            progress=cfg.progress, tensorboard=cfg.tensorboard, desc="pretrain DDPM").fit(resume=resume)
+            seed=cfg.seed, device=device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+            progress=cfg.progress, tensorboard=cfg.tensorboard, desc="pretrain DDPM", distributed=dist,
+            precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
     return PretrainResult(model=model, seconds=time.perf_counter() - t0)
 
 
@@ -155,19 +171,29 @@ class TrainResult:
     seconds: float
 
 
-def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None = None) -> TrainResult:
-    """DxMI (or GCD) fine-tuning of the T-step sampler from the pretrained model (resumable)."""
+def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None = None,
+          dist: Distributed | None = None) -> TrainResult:
+    """DxMI (or GCD) fine-tuning of the T-step sampler from the pretrained model (resumable).
+
+    Under torchrun each process trains on its share of ``train.algo.batch_size`` (which must
+    divide by the number of processes) with DDP-synchronised gradients; rank 0 writes the run folder.
+    """
     check_device(cfg.device)
+    dist = dist or Distributed.from_env(cfg.device)
     out = Path(cfg.out)
-    save_config(cfg, out)
+    if dist.is_main:
+        save_config(cfg, out)
+    local = for_this_rank(cfg, dist)
     dataset = build_dataset(cfg)
-    model = load_pretrained(cfg, data_dim(dataset))
-    algo = build_algorithm(cfg, model, make_generator(cfg.device, cfg.seed + 2))
+    model = load_pretrained(local, data_dim(dataset))
+    algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
+    dist.wrap(algo)
     t0 = time.perf_counter()
     Trainer(algo, dataset.sample, cfg.train.algo.batch_size, cfg.train.iterations, out / "train",
-            seed=cfg.seed + 3, device=cfg.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+            seed=cfg.seed + 3, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc=f"{cfg.train.update} T={cfg.sampler.num_steps}",
-            max_steps_this_call=max_steps_this_call).fit(resume=resume)
+            max_steps_this_call=max_steps_this_call, distributed=dist,
+            precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
     return TrainResult(algorithm=algo, seconds=time.perf_counter() - t0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,17 +18,81 @@ class Algorithm(ABC):
     Subclasses fill ``self.modules`` (name -> module) and ``self.optimizers`` (name -> optimiser)
     and implement :meth:`update`. ``self.generator`` drives every random draw of the update, so a
     run restored from :meth:`state_dict` continues exactly.
+
+    Scale-out and mixed precision are attached from outside (``dxmi.training.distributed`` and the
+    Trainer) and reach the update through three hooks: losses that train module ``name`` call
+    :meth:`trained` (its DDP wrapper under torchrun), optimiser steps go through
+    :meth:`optimizer_step` (loss scaling under fp16) and statistics that must agree across ranks
+    through :meth:`mean_over_ranks`. With nothing attached they are the plain single-process calls.
     """
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     generator: torch.Generator
     iteration: int = 0
+    #: set when every loss of :meth:`update` goes through :meth:`trained` (required by DDP).
+    supports_distributed: bool = False
+    wrappers: dict[str, nn.Module] | None = None
+    reduce_mean: Callable[[Tensor], Tensor] | None = None
+    grad_scaler: torch.amp.GradScaler | None = None
 
     @abstractmethod
     def update(self, batch: Tensor) -> Metrics:
         """One training step on a data batch; returns scalar metrics."""
 
+    # -- hooks for scale-out and mixed precision ---------------------------------------------
+    def train_targets(self) -> dict[str, nn.Module]:
+        """name -> the module whose forward the losses that train ``modules[name]`` call (what DDP
+        wraps under torchrun). Default: every module with a trainable parameter, itself; an
+        algorithm whose loss runs another method (``policy.step``, ``model.loss``) maps the name to
+        a :class:`MethodAsForward` of it."""
+        return {n: m for n, m in self.modules.items() if any(p.requires_grad for p in m.parameters())}
+
+    def trained(self, name: str) -> nn.Module:
+        """The module to call in a loss whose gradient trains ``modules[name]``.
+
+        Under torchrun this is the ``DistributedDataParallel`` wrapper of its train target, whose
+        backward pass averages the gradient over ranks; otherwise the train target itself. This is
+        the one place where a DDP wrapper stands in for its module: rollouts, targets, sampling and
+        checkpoints use the module directly, so nothing ever unwraps ``.module``.
+        """
+        if self.wrappers is not None and name in self.wrappers:
+            return self.wrappers[name]
+        target = self.train_targets().get(name, self.modules.get(name))
+        if target is None:
+            raise KeyError(f"{type(self).__name__} has no trained module {name!r}")
+        return target
+
+    def mean_over_ranks(self, x: Tensor) -> Tensor:
+        """Mean of a statistic over the ranks of a distributed run (identity otherwise)."""
+        return x if self.reduce_mean is None else self.reduce_mean(x)
+
+    def optimizer_step(self, name: str, loss: Tensor, max_norm: float | None,
+                       inputs: list[nn.Parameter] | None = None) -> Tensor:
+        """zero_grad, backward, clip, step for ``optimizers[name]``; returns the pre-clip grad norm.
+
+        ``inputs`` restricts the backward pass to those leaves (the sampler step must not touch
+        the energy's gradients). Under fp16 the loss is scaled, the gradients are unscaled before
+        clipping and a step with non-finite gradients is skipped (the scale then shrinks); the
+        returned norm is then 0. The backward pass runs outside autocast.
+        """
+        opt = self.optimizers[name]
+        params = [p for g in opt.param_groups for p in g["params"]]
+        opt.zero_grad(set_to_none=True)
+        scaler = self.grad_scaler
+        with torch.autocast(device_type=loss.device.type, enabled=False):
+            (loss if scaler is None else scaler.scale(loss)).backward(inputs=inputs)
+        if scaler is None:
+            gnorm = clip(params, max_norm)
+            opt.step()
+            return gnorm
+        scaler.unscale_(opt)
+        gnorm = clip(params, max_norm)
+        scaler.step(opt)
+        scaler.update()
+        return gnorm if bool(torch.isfinite(gnorm)) else torch.zeros((), device=gnorm.device)
+
+    # -- state ----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -56,6 +121,21 @@ class Algorithm(ABC):
     def train(self, mode: bool = True) -> None:
         for m in self.modules.values():
             m.train(mode)
+
+
+class MethodAsForward(nn.Module):
+    """``forward(*args, **kwargs) = module.<method>(*args, **kwargs)``: lets DDP run, and
+    synchronise the gradient of, a method other than the module's forward."""
+
+    def __init__(self, module: nn.Module, method: str):
+        super().__init__()
+        if not callable(getattr(module, method, None)):
+            raise AttributeError(f"{type(module).__name__} has no method {method!r}")
+        self.module = module
+        self.method = method
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.module, self.method)(*args, **kwargs)
 
 
 def clip(params: list[nn.Parameter], max_norm: float | None) -> Tensor:

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.diffusion.ddpm import EpsilonModel
 from dxmi.records import Metrics
 
 
 class DDPMTraining(Algorithm):
+    supports_distributed = True
+
     def __init__(self, model: EpsilonModel, lr: float = 1e-3, grad_clip: float | None = 1.0,
                  generator: torch.Generator | None = None, lr_decay_steps: int = 0):
         self.model = model
         self.modules = {"model": model}
+        self.loss_target = MethodAsForward(model, "loss")  # what DDP wraps: the loss, not model.forward
         self.optimizers = {"model": torch.optim.Adam(model.parameters(), lr=lr)}
         self.generator = generator or torch.Generator(device=model.alpha_bar.device)
         self.grad_clip = grad_clip
         self.base_lr = lr
         self.lr_decay_steps = lr_decay_steps
+
+    def train_targets(self) -> dict[str, nn.Module]:
+        return {"model": self.loss_target}
 
     def update(self, batch: Tensor) -> Metrics:
         opt = self.optimizers["model"]
@@ -28,10 +34,7 @@ class DDPMTraining(Algorithm):
             scale = 0.05 + 0.95 * 0.5 * (1 + torch.cos(torch.tensor(frac * torch.pi)).item())
             for g in opt.param_groups:
                 g["lr"] = self.base_lr * scale
-        opt.zero_grad(set_to_none=True)
-        loss = self.model.loss(batch, self.generator)
-        loss.backward()
-        gnorm = clip(list(self.model.parameters()), self.grad_clip)
-        opt.step()
+        loss = self.trained("model")(batch, self.generator)  # = model.loss, gradient-synced under DDP
+        gnorm = self.optimizer_step("model", loss, self.grad_clip)
         self.iteration += 1
         return Metrics.of(loss=loss, grad_norm=gnorm)

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.energies.base import Energy
 from dxmi.policies.base import GaussianPolicy
@@ -119,6 +119,7 @@ class DxMI(Algorithm):
     """DxMI with the DxDP sampler update. Parts are passed in; optimisers are built here."""
 
     name = "dxdp"
+    supports_distributed = True
 
     def __init__(self, policy: GaussianPolicy, value: ValueFunction, energy: Energy,
                  config: DxMIConfig, generator: torch.Generator | None = None):
@@ -138,6 +139,7 @@ class DxMI(Algorithm):
         self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
         self.s2_initialised = config.velocity_init == "sigma"
         self.modules = {"policy": policy, "value": value, "energy": energy}
+        self.policy_step = MethodAsForward(policy, "step")  # what DDP wraps for the sampler loss
         self.ema_policy: GaussianPolicy | None = None
         if config.policy_ema > 0:
             self.ema_policy = copy.deepcopy(policy).requires_grad_(False)
@@ -153,6 +155,12 @@ class DxMI(Algorithm):
             self.optimizers["energy"] = torch.optim.Adam(energy_params, lr=config.energy_lr)
         if not value.shares_energy():
             self.optimizers["value"] = torch.optim.Adam(value.trainable_parameters(), lr=config.value_lr)
+
+    def train_targets(self) -> dict[str, nn.Module]:
+        """The sampler loss runs ``policy.step``; the energy and TD losses call the modules (a value
+        shared with the energy is its own target: its parameters are the energy's)."""
+        targets: dict[str, nn.Module] = {"policy": self.policy_step, "energy": self.energy, "value": self.value}
+        return {n: m for n, m in targets.items() if any(p.requires_grad for p in m.parameters())}
 
     # -- costs ----------------------------------------------------------------------------------
     def velocity(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
@@ -195,7 +203,7 @@ class DxMI(Algorithm):
     @torch.no_grad()
     def _update_velocity_scale(self) -> None:
         s = self.buffer.states[:, : self.buffer.size]
-        sq = ((s[1:] - s[:-1]) ** 2).flatten(2).mean(dim=(1, 2))  # (T,)
+        sq = self.mean_over_ranks(((s[1:] - s[:-1]) ** 2).flatten(2).mean(dim=(1, 2)))  # (T,), global batch
         if not self.s2_initialised:
             self.s2 = sq.clamp_min(1e-12).clone()
             self.s2_initialised = True
@@ -207,16 +215,13 @@ class DxMI(Algorithm):
         cfg = self.config
         if "energy" not in self.optimizers:
             return Metrics()
-        opt = self.optimizers["energy"]
-        opt.zero_grad(set_to_none=True)
-        e_data = self.energy(data)
-        e_model = self.energy(self.buffer.samples.detach())
+        energy = self.trained("energy")
+        e_data = energy(data)
+        e_model = energy(self.buffer.samples.detach())
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
             loss = loss + cfg.gamma * ((e_data**2).mean() + (e_model**2).mean())
-        loss.backward()
-        gnorm = clip(list(self.energy.parameters()), cfg.energy_grad_clip)
-        opt.step()
+        gnorm = self.optimizer_step("energy", loss, cfg.energy_grad_clip)
         return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),
                           grad_norm_energy=gnorm)
 
@@ -235,19 +240,16 @@ class DxMI(Algorithm):
 
     def value_steps(self) -> Metrics:
         cfg = self.config
-        opt = self.optimizers.get("value") or self.optimizers.get("energy")
-        if opt is None:
+        opt_name = next((n for n in ("value", "energy") if n in self.optimizers), None)
+        if opt_name is None:
             return Metrics()
-        params = [p for g in opt.param_groups for p in g["params"]]
+        value = self.trained("value")
         losses = []
         for t in [t for _ in range(cfg.value_passes) for t in range(self.T - 1, -1, -1)]:
             batch = self.buffer.at(t)
             target = self.value_target(batch)
-            opt.zero_grad(set_to_none=True)
-            loss = ((self.value(batch.x, batch.t) - target) ** 2).mean()
-            loss.backward()
-            clip(params, cfg.value_grad_clip)
-            opt.step()
+            loss = ((value(batch.x, batch.t) - target) ** 2).mean()
+            self.optimizer_step(opt_name, loss, cfg.value_grad_clip)
             losses.append(loss.detach())
         return Metrics.of(loss_value=torch.stack(losses).mean())
 
@@ -255,7 +257,7 @@ class DxMI(Algorithm):
         """DxDP: E[V(x_{t+1}, t + 1) (E at the last step) + running cost] over uniform transitions."""
         cfg = self.config
         batch = self.buffer.sample(cfg.batch_size, self.generator)
-        step = self.policy.step(batch.x, batch.t, self.generator)
+        step = self.trained("policy")(batch.x, batch.t, self.generator)  # = policy.step, gradient-synced
         v_next = self.cost_to_go(step.next_x, batch.t + 1)
         cost = self.running_cost(batch, step.next_x, cfg.sampler_skip_last_k)
         per_sample = v_next + cost
@@ -267,15 +269,11 @@ class DxMI(Algorithm):
 
     def sampler_steps(self) -> Metrics:
         cfg = self.config
-        opt = self.optimizers["sampler"]
-        params = [p for g in opt.param_groups for p in g["params"]]
+        params = [p for g in self.optimizers["sampler"].param_groups for p in g["params"]]
         m = Metrics()
         for _ in range(cfg.sampler_steps):
-            opt.zero_grad(set_to_none=True)
             loss, m = self.sampler_loss()
-            loss.backward(inputs=params)
-            gnorm = clip(params, cfg.sampler_grad_clip)
-            opt.step()
+            gnorm = self.optimizer_step("sampler", loss, cfg.sampler_grad_clip, inputs=params)
             m = m.merged({"grad_norm_sampler": float(gnorm)})
         if self.ema_policy is not None and cfg.sampler_steps > 0:
             self._update_ema()

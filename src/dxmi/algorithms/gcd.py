@@ -38,7 +38,8 @@ class GCD(DxMI):
             baseline = self.value(x, tt).reshape(T, n)
             adv = to_go - baseline
         nx = s[1:].reshape(T * n, *s.shape[2:])
-        log_pi = self.policy.log_prob(x, nx, tt).reshape(T, n)
+        mu = self.trained("policy")(x, tt, noise=torch.zeros_like(x)).mean  # = policy.mean, gradient-synced
+        log_pi = self.policy.log_prob_given_mean(nx, mu, tt).reshape(T, n)
         entropy_cost = -cfg.tau1 * self.policy.log_sigma.mean()
         loss = (adv * log_pi).mean() + entropy_cost
         return loss, Metrics.of(loss_sampler=loss, advantage_std=adv.std(), cost_to_go=to_go[0].mean())

@@ -24,6 +24,8 @@ EPILOG = """examples:
   dxmi evaluate --out runs/spirals --sampler dxmi
   dxmi sample --out runs/spirals --n 1000 --file samples.npy
   dxmi presets
+  torchrun --nproc_per_node 4 -m dxmi train --config 2spirals --device cuda --set precision=bf16
+                                              # data-parallel (DDP, NCCL; gloo on CPU), mixed precision
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -68,22 +70,31 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from dxmi.experiment import pretrain
+    from dxmi.training.distributed import Distributed
 
     cfg = _resolve(args)
-    r = pretrain(cfg, resume=not args.no_resume)
-    print(f"pretrained DDPM in {r.seconds:.1f}s -> {Path(cfg.out) / 'pretrain'}")
+    dist = Distributed.from_env(cfg.device)
+    r = pretrain(cfg, resume=not args.no_resume, dist=dist)
+    if dist.is_main:
+        print(f"pretrained DDPM in {r.seconds:.1f}s -> {Path(cfg.out) / 'pretrain'}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dxmi.experiment import pretrain, train
+    from dxmi.training.distributed import Distributed
 
     cfg = _resolve(args)
+    dist = Distributed.from_env(cfg.device)  # torchrun: one process per GPU (or CPU worker)
     if not (Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors").is_file():
-        print("no pretrained model in the run folder: pretraining first", file=sys.stderr)
-        pretrain(cfg)
-    r = train(cfg, resume=not args.no_resume)
-    print(f"trained {cfg.train.update} (T={cfg.sampler.num_steps}) in {r.seconds:.1f}s -> {Path(cfg.out) / 'train'}")
+        if dist.is_main:
+            print("no pretrained model in the run folder: pretraining first", file=sys.stderr)
+        pretrain(cfg, dist=dist)
+    r = train(cfg, resume=not args.no_resume, dist=dist)
+    if dist.is_main:
+        procs = f" on {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
+        print(f"trained {cfg.train.update} (T={cfg.sampler.num_steps}){procs} in {r.seconds:.1f}s "
+              f"-> {Path(cfg.out) / 'train'}")
     return 0
 
 
@@ -234,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_vgs(sub)
+    from dxmi.cli.fid import add_subparsers as add_fid
+
+    add_fid(sub)
     return parser
 
 
@@ -244,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dxmi: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    from dxmi.training.distributed import shutdown
+
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -253,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         msg: Any = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"dxmi: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
 
 
 if __name__ == "__main__":

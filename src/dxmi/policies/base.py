@@ -101,7 +101,10 @@ class GaussianPolicy(nn.Module):
     def log_prob(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
         """log pi(x_{t+1} | x_t) summed over dimensions: (B,)."""
         self.check_input(x, t)
-        mu = self.mean(x, t)
+        return self.log_prob_given_mean(next_x, self.mean(x, t), t)
+
+    def log_prob_given_mean(self, next_x: Tensor, mu: Tensor, t: Tensor) -> Tensor:
+        """log N(x_{t+1}; mu, sigma_t^2 I) summed over dimensions, for a mean already computed: (B,)."""
         log_sigma = self._bcast(self.log_sigma[t])
         z = (next_x - mu) / log_sigma.exp()
         d = -0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)

@@ -126,3 +126,24 @@ class CheckpointManager:
 
     def load(self, device: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.last, device)
+
+
+def load_module_from_checkpoint(module: torch.nn.Module, path: str | Path,
+                                key: str = "algorithm/modules/model") -> torch.nn.Module:
+    """Load one module's weights out of a dxmi checkpoint into ``module`` (same architecture).
+
+    ``key`` is the '/'-separated path of the module's state inside the checkpoint: the default is
+    the base model of a ``dxmi pretrain`` run; ``algorithm/modules/policy`` is a trained sampler;
+    ``""`` takes the whole file as the state dict (a file written by
+    ``save_checkpoint(path, module.state_dict())``).
+    """
+    state: Any = load_checkpoint(path)
+    walked: list[str] = []
+    for part in [p for p in key.split("/") if p]:
+        if not isinstance(state, dict) or part not in state:
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{path}: no entry {part!r} under {'/'.join(walked) or 'the root'} (has {have})")
+        state = state[part]
+        walked.append(part)
+    module.load_state_dict(state)
+    return module

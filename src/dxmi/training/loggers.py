@@ -16,6 +16,13 @@ class Logger:
         return None
 
 
+class NullLogger(Logger):
+    """Logs nothing (the non-zero ranks of a distributed run)."""
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        return None
+
+
 class CSVLogger(Logger):
     """Appends rows to a CSV; new metric names add columns (the file is rewritten then).
     Rows at or after ``truncate_after`` are dropped on open, so a resumed run does not repeat them."""
