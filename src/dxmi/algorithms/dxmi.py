@@ -213,7 +213,9 @@ class DxMI(Algorithm):
         e_model = self.energy(self.buffer.samples.detach())
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
-            loss = loss + cfg.gamma * ((e_data**2).mean() + (e_model**2).mean())
+            m_data = self.energy.magnitude(data, e_data)
+            m_model = self.energy.magnitude(self.buffer.samples, e_model)
+            loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
         loss.backward()
         gnorm = clip(list(self.energy.parameters()), cfg.energy_grad_clip)
         opt.step()

@@ -24,6 +24,7 @@ EPILOG = """examples:
   dxmi evaluate --out runs/spirals --sampler dxmi
   dxmi sample --out runs/spirals --n 1000 --file samples.npy
   dxmi presets
+  dxmi anomaly fit --out runs/bc && dxmi anomaly evaluate --out runs/bc   # breast cancer, benign = normal
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -228,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_mate(sub)
+    try:
+        from dxmi.anomaly.cli import add_subparsers as add_anomaly
+    except ImportError:
+        pass
+    else:
+        add_anomaly(sub)
     try:
         from dxmi.cli.vgs import add_subparsers as add_vgs
     except ImportError:
