@@ -102,7 +102,7 @@ def test_dxmi_detector_learns_what_the_base_energy_cannot():
     untrained.standardizer = Standardizer.fit(torch.tensor(train, dtype=torch.float32))
     untrained.energy = untrained.build_energy(2).eval()
     assert auroc(untrained.decision_function(x_test), y_test) < 0.2
-    det = make_detector("dxmi", iterations=300, **SMALL).fit(train)
+    det = make_detector("dxmi", iterations=500, **SMALL).fit(train)
     assert isinstance(det, DxMIDetector)
     assert auroc(det.decision_function(x_test), y_test) > 0.9
     assert det.decision_scores_ is not None and det.decision_scores_.shape == (2000,)

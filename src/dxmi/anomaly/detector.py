@@ -69,12 +69,12 @@ class DetectorConfig:
     hidden: int = 128
     depth: int = 3
     spectral_norm: bool = False
-    quadratic: float = 0.0
+    quadratic: float = 1.0
     zero_init: bool = True
-    iterations: int = 1000
+    iterations: int = 500
     batch_size: int = 128
     energy_lr: float = 1e-3
-    gamma: float = 1.0
+    gamma: float = 0.2
     energy_grad_clip: float | None = 1.0
     energy_ema: float = 0.99
     contamination: float = 0.1
@@ -107,11 +107,11 @@ class DxMIDetectorConfig(DetectorConfig):
     """
 
     num_steps: int = 5
-    tau1: float = 0.1
-    tau2: float = 0.01
+    tau1: float = 0.5
+    tau2: float = 0.05
     init_sigma: float = 0.5
     last_sigma: float = 0.05
-    sampler_hidden: int = 128
+    sampler_hidden: int = 64
     sampler_lr: float = 1e-3
     sigma_lr: float = 1e-3
     value_lr: float = 1e-3
