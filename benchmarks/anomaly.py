@@ -79,7 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: by mode)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {METHODS}")
     p.add_argument("--data-root", default=None, help="shared data folder (default: ../shared/data)")
+    p.add_argument("--report", default=None, metavar="JSON",
+                   help="only print a saved result file as markdown tables (AUROC, AUPRC) and exit")
     args = p.parse_args(argv)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        print(markdown_table(saved["datasets"]))
+        print_summary(saved.get("summary", {}))
+        return 0
 
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2))
+    print(markdown_table(results))
     print_summary(summary)
     print(f"wrote {out} ({payload['total_seconds']:.0f}s)")
     return 0
@@ -156,6 +164,18 @@ def summarise(results: dict[str, dict[str, dict[str, float]]], methods: list[str
             checks["dxmi > langevin_ebm"] = means["dxmi"] > means["langevin_ebm"]
         out[g] = {"n_datasets": len(names), "mean_auroc": means, "checks": checks}
     return out
+
+
+def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One row per dataset: AUROC (AUPRC) of every method, best AUROC in bold."""
+    methods = list(next(iter(results.values())))
+    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for name, r in results.items():
+        best = max(r[m]["auroc"] for m in methods)
+        cells = [(f"**{r[m]['auroc']:.3f}**" if r[m]["auroc"] == best else f"{r[m]['auroc']:.3f}")
+                 + f" ({r[m]['auprc']:.2f})" for m in methods]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

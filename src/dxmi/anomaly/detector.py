@@ -194,8 +194,8 @@ class EnergyDetector(ABC):
         """Fit on normal data X (n, d); ``y`` is ignored (unsupervised, as in PyOD)."""
         c = self.config
         x = as_matrix(X)
-        self.standardizer = Standardizer.fit(x)
-        data = self.standardizer(x).to(c.device)
+        self.standardizer = Standardizer.fit(x.to(c.device))
+        data = self.standardizer(x.to(c.device))
         dim = x.shape[1]
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
         energy = self.build_energy(dim).to(c.device)
