@@ -220,7 +220,9 @@ class DxMI(Algorithm):
         e_model = energy(self.buffer.samples.detach())
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
-            loss = loss + cfg.gamma * ((e_data**2).mean() + (e_model**2).mean())
+            m_data = self.energy.magnitude(data, e_data)  # parameter-free: safe outside the DDP wrapper
+            m_model = self.energy.magnitude(self.buffer.samples, e_model)
+            loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
         gnorm = self.optimizer_step("energy", loss, cfg.energy_grad_clip)
         return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),
                           grad_norm_energy=gnorm)

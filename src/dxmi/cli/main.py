@@ -26,6 +26,7 @@ EPILOG = """examples:
   dxmi presets
   torchrun --nproc_per_node 4 -m dxmi train --config 2spirals --device cuda --set precision=bf16
                                               # data-parallel (DDP, NCCL; gloo on CPU), mixed precision
+  dxmi anomaly fit --out runs/bc && dxmi anomaly evaluate --out runs/bc   # breast cancer, benign = normal
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -239,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_mate(sub)
+    try:
+        from dxmi.anomaly.cli import add_subparsers as add_anomaly
+    except ImportError:
+        pass
+    else:
+        add_anomaly(sub)
     try:
         from dxmi.cli.vgs import add_subparsers as add_vgs
     except ImportError:

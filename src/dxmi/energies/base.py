@@ -15,6 +15,12 @@ class Energy(nn.Module):
     def energy(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def magnitude(self, x: Tensor, e: Tensor) -> Tensor:
+        """The part of the energy ``e = E(x)`` that the energy-magnitude regulariser
+        gamma (mean E(data)^2 + mean E(samples)^2) acts on: all of it, unless a subclass has a
+        fixed (parameter-free) base term that should not be pulled towards zero."""
+        return e
+
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"{type(self).__name__}: expected input (B, {', '.join(map(str, self.sample_shape))}), "

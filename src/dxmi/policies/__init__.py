@@ -3,5 +3,6 @@
 from dxmi.policies.base import GaussianPolicy
 from dxmi.policies.ddpm import DDPMSubsequencePolicy
 from dxmi.policies.guided import ValueGuidedPolicy
+from dxmi.policies.residual import ResidualMLPPolicy
 
-__all__ = ["DDPMSubsequencePolicy", "GaussianPolicy", "ValueGuidedPolicy"]
+__all__ = ["DDPMSubsequencePolicy", "GaussianPolicy", "ResidualMLPPolicy", "ValueGuidedPolicy"]

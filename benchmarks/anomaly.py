@@ -1,0 +1,191 @@
+"""Anomaly-detection benchmark: DxMI-trained EBM vs the same EBM trained by short-run Langevin CD
+vs PyOD's IForest, LOF, OCSVM, ECOD and KNN, all in the same run, on the shared ADBench data.
+
+Protocol (ADBench semi-supervised, ``../shared/data/README.md``): per seed, train on a seeded 70 %
+of the normal points, test on the remaining normal points plus all anomalies; AUROC and AUPRC
+(mean over seeds) and ``seconds`` (fit + score, mean over seeds). One detector configuration for
+every dataset (the package default; nothing is tuned per dataset). ``base_energy`` is an ablation:
+the energy's fixed quadratic base term alone (the untrained detector), to show what training adds.
+
+    python benchmarks/anomaly.py --quick --out results/anomaly_quick.json
+    python benchmarks/anomaly.py --out results/anomaly_full.json     # all 18 tabular + 15 MVTec, 3 seeds
+
+--quick: 6 tabular datasets (thyroid, cardio, Pima, vowels, WBC, Ionosphere) and 3 MVTec
+categories (bottle, carpet, screw), seed 0 only.
+
+Needs the ``baselines`` extra (``pip install pyod``). Torch runs on one thread.
+JSON: {"datasets": {NAME: {METHOD: {"auroc", "auprc", "seconds"}}}, "config": ..., "command": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+QUICK_TABULAR = ["thyroid", "cardio", "Pima", "vowels", "WBC", "Ionosphere"]
+QUICK_MVTEC = ["mvtec_bottle", "mvtec_carpet", "mvtec_screw"]
+PYOD_METHODS = ["iforest", "lof", "ocsvm", "ecod", "knn"]
+EBM_METHODS = ["dxmi", "langevin_ebm"]
+METHODS = [*EBM_METHODS, *PYOD_METHODS, "base_energy"]
+
+
+def pyod_detector(name: str, seed: int) -> Any:
+    try:
+        from pyod.models.ecod import ECOD
+        from pyod.models.iforest import IForest
+        from pyod.models.knn import KNN
+        from pyod.models.lof import LOF
+        from pyod.models.ocsvm import OCSVM
+    except ImportError as e:
+        raise ImportError("the PyOD baselines need the 'baselines' extra: pip install 'dxmi[baselines]'") from e
+    makers: dict[str, Callable[[], Any]] = {
+        "iforest": lambda: IForest(random_state=seed), "lof": LOF, "ocsvm": OCSVM, "ecod": ECOD, "knn": KNN}
+    return makers[name]()
+
+
+def run_method(method: str, split: Any, seed: int) -> tuple[np.ndarray, float]:
+    from dxmi.anomaly import make_detector
+
+    t0 = time.perf_counter()
+    if method in EBM_METHODS:
+        det = make_detector(method, seed=seed).fit(split.x_train)
+    elif method == "base_energy":  # the fixed quadratic base energy alone: standardised squared norm
+        det = make_detector("dxmi", seed=seed, iterations=1)
+        from dxmi.anomaly.detector import Standardizer, as_matrix
+
+        det.standardizer = Standardizer.fit(as_matrix(split.x_train))
+        det.energy = det.build_energy(split.x_train.shape[1]).eval()
+    else:
+        det = pyod_detector(method, seed)
+        det.fit(split.x_train)
+    scores = np.asarray(det.decision_function(split.x_test), dtype=np.float64)
+    return scores, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="6 tabular sets + 3 MVTec categories, seed 0 (< 20 min)")
+    p.add_argument("--out", default="results/anomaly.json", help="output JSON")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: 0 for --quick, else 0,1,2)")
+    p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: by mode)")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {METHODS}")
+    p.add_argument("--data-root", default=None, help="shared data folder (default: ../shared/data)")
+    p.add_argument("--report", default=None, metavar="JSON",
+                   help="only print a saved result file as markdown tables (AUROC, AUPRC) and exit")
+    args = p.parse_args(argv)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        print(markdown_table(saved["datasets"]))
+        print_summary(saved.get("summary", {}))
+        return 0
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    from dxmi.anomaly.data import adbench_files, load_labelled, semi_supervised_split
+    from dxmi.anomaly.detector import DxMIDetectorConfig, LangevinDetectorConfig
+    from dxmi.metrics.anomaly import auprc, auroc
+
+    files = {**adbench_files("classical", args.data_root), **adbench_files("mvtec", args.data_root)}
+    if args.datasets:
+        names = args.datasets.split(",")
+    elif args.quick:
+        names = QUICK_TABULAR + QUICK_MVTEC
+    else:
+        names = list(files)
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        p.error(f"unknown dataset(s) {unknown}; available: {sorted(files)}")
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS):
+        p.error(f"unknown method(s) {sorted(set(methods) - set(METHODS))}; choose from {METHODS}")
+
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name in names:
+        x, y = load_labelled(files[name])
+        assert y is not None
+        per: dict[str, dict[str, list[float]]] = {m: {"auroc": [], "auprc": [], "seconds": []} for m in methods}
+        for seed in seeds:
+            split = semi_supervised_split(x, y, seed, name)
+            for m in methods:
+                scores, sec = run_method(m, split, seed)
+                per[m]["auroc"].append(auroc(scores, split.y_test))
+                per[m]["auprc"].append(auprc(scores, split.y_test))
+                per[m]["seconds"].append(sec)
+        results[name] = {m: {k: float(np.mean(v)) for k, v in r.items()} for m, r in per.items()}
+        row = "  ".join(f"{m} {results[name][m]['auroc']:.3f}" for m in methods)
+        print(f"{name:<22} n={len(x):>6} d={x.shape[1]:>4}  {row}  [{time.perf_counter() - start:.0f}s]", flush=True)
+
+    summary = summarise(results, methods)
+    payload = {"datasets": results, "summary": summary, "seeds": seeds,
+               "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
+                          "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig())},
+               "command": "python benchmarks/anomaly.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "total_seconds": time.perf_counter() - start}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2))
+    print(markdown_table(results))
+    print_summary(summary)
+    print(f"wrote {out} ({payload['total_seconds']:.0f}s)")
+    return 0
+
+
+def summarise(results: dict[str, dict[str, dict[str, float]]], methods: list[str]) -> dict[str, Any]:
+    """Mean AUROC per group (tabular / mvtec) and method, and the issue's threshold checks."""
+    groups = {"tabular": [n for n in results if not n.startswith("mvtec_")],
+              "mvtec": [n for n in results if n.startswith("mvtec_")]}
+    out: dict[str, Any] = {}
+    for g, names in groups.items():
+        if not names:
+            continue
+        means = {m: float(np.mean([results[n][m]["auroc"] for n in names])) for m in methods}
+        checks: dict[str, bool] = {}
+        pyod = [m for m in PYOD_METHODS if m in means]
+        if "dxmi" in means and pyod:
+            best = max(pyod, key=lambda m: means[m])
+            checks[f"dxmi >= best PyOD ({best})"] = means["dxmi"] >= means[best]
+        if g == "tabular" and "dxmi" in means and "langevin_ebm" in means:
+            checks["dxmi > langevin_ebm"] = means["dxmi"] > means["langevin_ebm"]
+        out[g] = {"n_datasets": len(names), "mean_auroc": means, "checks": checks}
+    return out
+
+
+def markdown_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One row per dataset: AUROC (AUPRC) of every method, best AUROC in bold."""
+    methods = list(next(iter(results.values())))
+    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for name, r in results.items():
+        best = max(r[m]["auroc"] for m in methods)
+        cells = [(f"**{r[m]['auroc']:.3f}**" if r[m]["auroc"] == best else f"{r[m]['auroc']:.3f}")
+                 + f" ({r[m]['auprc']:.2f})" for m in methods]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    for g, s in summary.items():
+        print(f"\nmean AUROC over {s['n_datasets']} {g} dataset(s):")
+        for m, v in sorted(s["mean_auroc"].items(), key=lambda kv: -kv[1]):
+            print(f"  {m:<14} {v:.4f}")
+        for c, ok in s["checks"].items():
+            print(f"  {'PASS' if ok else 'FAIL'}: {c}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

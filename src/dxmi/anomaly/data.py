@@ -1,0 +1,193 @@
+"""Anomaly-detection data: the shared ADBench files, the semi-supervised split, feature maps.
+
+ADBench protocol (``../shared/data/README.md``): train only on normal points, a seeded random 70 %
+of those with y = 0; test on the remaining normal points plus all anomalies.
+
+Feature maps (UniAD-style, per location): ``.pt`` holding a tensor (N, C, H, W) or a dict with
+``features`` (N, C, H, W) and optional ``masks`` (N, H', W') / (N, 1, H', W') pixel masks and
+``labels`` (N,); ``.npy`` holding the (N, C, H, W) array, with masks and labels in optional
+sibling files ``<stem>_masks.npy`` and ``<stem>_labels.npy``; ``.npz`` with the same keys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """A semi-supervised split: ``x_train`` (normal only), ``x_test`` and ``y_test`` (1 = anomaly)."""
+
+    name: str
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def semi_supervised_split(x: np.ndarray, y: np.ndarray, seed: int, name: str = "data",
+                          train_fraction: float = 0.7) -> Split:
+    """Seeded ``train_fraction`` of the normal points for training; the rest plus all anomalies to test."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    if x.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: expected X (n, d) and y (n,), received {x.shape} and {y.shape}")
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    normal = np.flatnonzero(y == 0)
+    anomalous = np.flatnonzero(y == 1)
+    if len(normal) < 2 or len(anomalous) < 1:
+        raise ValueError(f"{name}: needs >= 2 normal and >= 1 anomalous points, has {len(normal)} / {len(anomalous)}")
+    perm = np.random.default_rng(seed).permutation(normal)
+    n_train = int(round(train_fraction * len(normal)))
+    train, test = perm[:n_train], np.concatenate([perm[n_train:], anomalous])
+    return Split(name, x[train], x[test], y[test])
+
+
+def shared_data_root() -> Path:
+    """``$DXMI_SHARED_DATA`` if set, else ``../shared/data`` next to the repository."""
+    env = os.environ.get("DXMI_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+COLLECTIONS = {"classical": "adbench/classical", "mvtec": "adbench/mvtec_resnet18"}
+
+
+def dataset_name(path: Path, collection: str) -> str:
+    """``38_thyroid.npz`` -> ``thyroid``; ``MVTec-AD_bottle.npz`` -> ``mvtec_bottle``."""
+    if collection == "mvtec":
+        return "mvtec_" + path.stem.split("_", 1)[1]
+    return re.sub(r"^\d+_", "", path.stem)
+
+
+def adbench_files(collection: str, root: str | Path | None = None) -> dict[str, Path]:
+    """Name -> file of the shared ADBench ``classical`` or ``mvtec`` collection (sorted by name)."""
+    if collection not in COLLECTIONS:
+        raise ValueError(f"unknown collection {collection!r}; choose from {sorted(COLLECTIONS)}")
+    folder = Path(root or shared_data_root()) / COLLECTIONS[collection]
+    if not folder.is_dir():
+        raise FileNotFoundError(f"ADBench data not found at {folder} (set DXMI_SHARED_DATA)")
+    files = {dataset_name(p, collection): p for p in folder.glob("*.npz")}
+    return dict(sorted(files.items(), key=lambda kv: kv[0].lower()))
+
+
+def load_labelled(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(X, y) from ``.npz`` (keys X, y), ``.npy`` (X only) or ``.csv`` (numeric; a column named
+    ``label`` / ``y`` / ``is_anomaly`` in a header row becomes y). y is None when absent."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.suffix == ".npz":
+        d = np.load(path)
+        if "X" not in d:
+            raise ValueError(f"{path}: an .npz needs an array 'X' (and optionally 'y'); has {list(d.keys())}")
+        return d["X"].astype(np.float32), (d["y"].astype(np.int64) if "y" in d else None)
+    if path.suffix == ".npy":
+        return np.load(path).astype(np.float32), None
+    if path.suffix == ".csv":
+        with open(path) as f:
+            first = f.readline().strip().split(",")
+        has_header = any(not _is_number(c) for c in first)
+        arr = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2)
+        if has_header:
+            names = [c.strip().strip('"').lower() for c in first]
+            for label in ("label", "y", "is_anomaly"):
+                if label in names:
+                    j = names.index(label)
+                    return np.delete(arr, j, axis=1).astype(np.float32), arr[:, j].astype(np.int64)
+        return arr.astype(np.float32), None
+    raise ValueError(f"{path}: unsupported data file type {path.suffix!r} (use .npz, .npy or .csv)")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """features (N, C, H, W); masks (N, H', W') pixel masks (1 = defect) or None; labels (N,) or None."""
+
+    features: np.ndarray
+    masks: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        f = self.features
+        if f.ndim != 4:
+            raise ValueError(f"feature maps: expected (N, C, H, W), received shape {f.shape}")
+        if self.masks is not None and (self.masks.ndim != 3 or self.masks.shape[0] != f.shape[0]):
+            raise ValueError(f"masks: expected ({f.shape[0]}, H, W), received shape {self.masks.shape}")
+        if self.labels is not None and self.labels.shape != (f.shape[0],):
+            raise ValueError(f"labels: expected ({f.shape[0]},), received shape {self.labels.shape}")
+
+    @property
+    def image_labels(self) -> np.ndarray | None:
+        """labels, or (mask has any defect pixel) when only masks are given."""
+        if self.labels is not None:
+            return self.labels
+        if self.masks is not None:
+            flat = np.asarray(self.masks).reshape(self.masks.shape[0], -1) > 0.5
+            return np.asarray(flat.any(axis=1), dtype=np.int64)
+        return None
+
+
+def _np(v: Any) -> np.ndarray:
+    return v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+
+
+def _masks(m: Any) -> np.ndarray | None:
+    if m is None:
+        return None
+    a = _np(m).astype(np.float32)
+    return a[:, 0] if a.ndim == 4 and a.shape[1] == 1 else a
+
+
+def load_feature_maps(path: str | Path) -> FeatureMaps:
+    """Load UniAD-style per-location feature maps (see the module docstring for the formats)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"feature-map file not found: {path}")
+    if path.suffix == ".pt":
+        import torch
+
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(obj, dict):
+            if "features" not in obj:
+                raise ValueError(f"{path}: a dict needs 'features' (and optionally 'masks', 'labels'); has {list(obj)}")
+            return FeatureMaps(_np(obj["features"]).astype(np.float32), _masks(obj.get("masks")),
+                               _np(obj["labels"]).astype(np.int64) if obj.get("labels") is not None else None)
+        return FeatureMaps(_np(obj).astype(np.float32))
+    if path.suffix == ".npz":
+        d = np.load(path)
+        if "features" not in d:
+            raise ValueError(f"{path}: needs an array 'features'; has {list(d.keys())}")
+        return FeatureMaps(d["features"].astype(np.float32), _masks(d["masks"]) if "masks" in d else None,
+                           d["labels"].astype(np.int64) if "labels" in d else None)
+    if path.suffix == ".npy":
+        masks_p, labels_p = path.with_name(path.stem + "_masks.npy"), path.with_name(path.stem + "_labels.npy")
+        return FeatureMaps(np.load(path).astype(np.float32),
+                           _masks(np.load(masks_p)) if masks_p.is_file() else None,
+                           np.load(labels_p).astype(np.int64) if labels_p.is_file() else None)
+    raise ValueError(f"{path}: unsupported feature-map file type {path.suffix!r} (use .pt, .npy or .npz)")
+
+
+def breast_cancer(seed: int = 0) -> Split:
+    """The built-in default: scikit-learn's breast-cancer set (569 x 30), benign = normal (y = 0),
+    malignant = anomaly (y = 1), split with :func:`semi_supervised_split`. No download."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+    except ImportError as e:
+        raise ImportError("the built-in breast-cancer data needs scikit-learn: pip install 'dxmi[anomaly]'") from e
+    d = load_breast_cancer()
+    return semi_supervised_split(d.data, 1 - d.target, seed, name="breast_cancer")

@@ -1,0 +1,347 @@
+"""Energy-based anomaly detectors with PyOD's convention: ``fit(X)`` on normal data,
+``decision_function(X)`` -> scores, higher = more anomalous.
+
+The score of x is the energy E_phi(s(x)) of the standardised input s(x) = (x - m) / sd, with m, sd
+fitted on the training data (part of the model). Two ways to train the same energy network:
+
+- :class:`DxMIDetector` -- DxMI (``dxmi.algorithms.DxMI``): a separate energy and a time-dependent
+  value V(x, t) with full soft-Bellman targets (entropy and velocity terms in the value targets,
+  the paper's anomaly-detection variant), and a T-step Gaussian sampler trained from scratch
+  (:class:`~dxmi.policies.ResidualMLPPolicy`); its samples are the EBM's negatives, no MCMC.
+- :class:`LangevinEBMDetector` -- the MCMC baseline: short-run Langevin contrastive divergence
+  (``dxmi.algorithms.LangevinCD``) on the same energy network and loss.
+
+Both train through ``dxmi.training.Trainer``. ``save(folder)`` writes ``model.safetensors``
+(energy weights + standardisation) and ``config.json`` (kind, input dimension, configuration);
+``load_detector(folder)`` restores a detector that scores exactly as before (the sampler and value,
+which scoring does not need, are not saved).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dxmi.algorithms import DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
+from dxmi.algorithms.base import Algorithm
+from dxmi.energies import MLPEnergy
+from dxmi.nets import TimeMLP
+from dxmi.policies import ResidualMLPPolicy
+from dxmi.training import Trainer
+from dxmi.values import TimeDependentValue
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class DetectorConfig:
+    """Settings shared by every energy detector (one default for all datasets).
+
+    Attributes:
+        hidden / depth: energy MLP width and number of hidden layers.
+        spectral_norm: spectral normalisation of the energy's linear layers.
+        quadratic: weight of the fixed base energy quadratic * mean_d x_d^2 / 2 (standardised x).
+        zero_init: start the network's output layer at zero, so that training starts from the
+            base energy (the Gaussian prior when ``quadratic`` > 0) and refines it.
+        iterations: training iterations; batch_size: data batch (and negatives) per iteration.
+        energy_lr: Adam rate of the energy; gamma: weight of the energy-magnitude regulariser
+            gamma (mean E(data)^2 + mean E(negatives)^2); energy_grad_clip: its gradient-norm clip.
+        energy_ema: decay of the exponential moving average of the energy's parameters that
+            scores (0 scores with the last iterate). The energy of an adversarial game oscillates
+            from iteration to iteration; the average is a much steadier detector.
+        contamination: expected anomaly fraction of the training data, sets ``threshold_`` for
+            :meth:`EnergyDetector.predict` (PyOD's meaning).
+        seed: seeds network initialisation, batches and the sampler.
+        device: torch device.
+    """
+
+    hidden: int = 128
+    depth: int = 3
+    spectral_norm: bool = False
+    quadratic: float = 1.0
+    zero_init: bool = True
+    iterations: int = 500
+    batch_size: int = 128
+    energy_lr: float = 1e-3
+    gamma: float = 0.2
+    energy_grad_clip: float | None = 1.0
+    energy_ema: float = 0.99
+    contamination: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.batch_size < 1 or self.hidden < 1 or self.depth < 1:
+            raise ValueError("iterations, batch_size, hidden and depth must be >= 1")
+        if not 0.0 <= self.energy_ema < 1.0:
+            raise ValueError(f"energy_ema must be in [0, 1), got {self.energy_ema}")
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
+
+
+@dataclass
+class DxMIDetectorConfig(DetectorConfig):
+    """DxMI settings (names as in :class:`dxmi.algorithms.DxMIConfig`).
+
+    Attributes:
+        num_steps: T, sampler steps.
+        tau1 / tau2: entropy and velocity weights per dimension (both also in the value targets):
+            DxMI gets tau1 * D and tau2 * D, because its running cost -tau1 log sigma_t and
+            c_t = mean_d (...) are per-sample scalars while the entropy of a D-dimensional step is
+            D log sigma_t. Without the factor D the sampler's effective temperature falls as 1/D
+            and it collapses onto the energy's minima in high dimension.
+        init_sigma / last_sigma: initial step std of steps 0..T-2, and the fixed last one.
+        sampler_hidden: width of the sampler's and the value's MLPs.
+        sampler_lr / sigma_lr / value_lr: Adam rates.
+    """
+
+    num_steps: int = 5
+    tau1: float = 0.5
+    tau2: float = 0.05
+    init_sigma: float = 0.5
+    last_sigma: float = 0.05
+    sampler_hidden: int = 64
+    sampler_lr: float = 1e-3
+    sigma_lr: float = 1e-3
+    value_lr: float = 1e-3
+
+
+@dataclass
+class LangevinDetectorConfig(DetectorConfig):
+    """Short-run Langevin settings (see :class:`dxmi.algorithms.LangevinCDConfig`)."""
+
+    langevin_steps: int = 20
+    step_size: float = 0.05
+    noise_scale: float = 1.0
+    replay: float = 0.0
+
+
+class Standardizer:
+    """s(x) = (x - mean) / std per feature; constant training features keep std 1."""
+
+    def __init__(self, mean: Tensor, std: Tensor):
+        self.mean, self.std = mean, std
+
+    @classmethod
+    def fit(cls, x: Tensor) -> Standardizer:
+        mean = x.mean(0)
+        std = x.std(0) if x.shape[0] > 1 else torch.ones_like(mean)
+        std = torch.where(std > 1e-8, std, torch.ones_like(std))
+        return cls(mean, std)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+def as_matrix(x: Any, name: str = "X", dim: int | None = None) -> Tensor:
+    """A finite float32 (N, D) tensor from an array-like; one-line errors on bad input."""
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    if t.ndim != 2 or t.shape[0] < 1:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), received shape {tuple(t.shape)}")
+    if dim is not None and t.shape[1] != dim:
+        raise ValueError(f"{name}: the detector was fitted on {dim} features, received shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return t
+
+
+class EnergyDetector(ABC):
+    """fit / decision_function / predict / save over an energy E_phi; subclasses build the training
+    algorithm (:meth:`build_algorithm`)."""
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
+
+    def __init__(self, config: DetectorConfig | None = None, **overrides: Any):
+        cfg = config or self.config_class()
+        if not isinstance(cfg, self.config_class):
+            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(cfg).__name__}")
+        self.config = dataclasses.replace(cfg, **overrides) if overrides else cfg
+        self.energy: MLPEnergy | None = None
+        self.standardizer: Standardizer | None = None
+        self.decision_scores_: np.ndarray | None = None
+        self.threshold_: float | None = None
+        self.last_metrics: dict[str, float] = {}
+
+    # -- parts ----------------------------------------------------------------------------------
+    def build_energy(self, dim: int) -> MLPEnergy:
+        c = self.config
+        energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=c.quadratic)
+        if c.zero_init:
+            last = [m for m in energy.net.modules() if isinstance(m, nn.Linear)][-1]
+            with torch.no_grad():
+                last.weight.zero_()
+                last.bias.zero_()
+        return energy
+
+    @abstractmethod
+    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+        """The training algorithm over ``energy`` (parts are built here, passed in)."""
+
+    # -- PyOD interface -------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, workdir: str | Path | None = None, progress: bool = False) -> EnergyDetector:
+        """Fit on normal data X (n, d); ``y`` is ignored (unsupervised, as in PyOD)."""
+        c = self.config
+        x = as_matrix(X)
+        self.standardizer = Standardizer.fit(x.to(c.device))
+        data = self.standardizer(x.to(c.device))
+        dim = x.shape[1]
+        torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
+        energy = self.build_energy(dim).to(c.device)
+        algo = self.build_algorithm(energy, dim, torch.Generator(device=c.device).manual_seed(c.seed + 1))
+
+        def batches(n: int, g: torch.Generator) -> Tensor:
+            return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
+
+        ema = copy.deepcopy(energy).requires_grad_(False)
+
+        def update_ema(step: int, _: Algorithm) -> None:
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), energy.parameters()):
+                    pe.lerp_(p.detach(), 1 - c.energy_ema)
+                for be, b in zip(ema.buffers(), energy.buffers()):
+                    be.copy_(b)
+
+        with tempfile.TemporaryDirectory(prefix="dxmi_anomaly_") as tmp:
+            trainer = Trainer(algo, batches, c.batch_size, c.iterations, workdir or tmp, seed=c.seed + 2,
+                              device=c.device, log_every=max(1, c.iterations // 20), ckpt_every=0,
+                              progress=progress, tensorboard=False, desc=f"fit {self.kind}",
+                              callback=update_ema if c.energy_ema > 0 else None, callback_every=1)
+            result = trainer.fit(resume=False)
+        self.last_metrics = dict(result.last_metrics)
+        self.energy = (ema if c.energy_ema > 0 else energy).eval()
+        self.decision_scores_ = self.decision_function(x)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - c.contamination))
+        return self
+
+    def _check_fitted(self) -> tuple[MLPEnergy, Standardizer]:
+        if self.energy is None or self.standardizer is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(X) or load_detector(folder) first")
+        return self.energy, self.standardizer
+
+    @property
+    def dim(self) -> int:
+        energy, _ = self._check_fitted()
+        return int(energy.sample_shape[0])
+
+    @torch.no_grad()
+    def energies(self, x: Tensor, chunk: int = 8192) -> Tensor:
+        """E(s(x)) for a float tensor x (n, d): (n,) on the CPU."""
+        energy, st = self._check_fitted()
+        out = [energy(st(x[i:i + chunk].to(st.mean.device))).cpu() for i in range(0, x.shape[0], chunk)]
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly scores (n,), higher = more anomalous."""
+        return self.energies(as_matrix(X, dim=self.dim)).numpy().astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 = anomaly (score above the training-score quantile 1 - contamination), else 0."""
+        if self.threshold_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        energy, st = self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"energy.{k}": v.detach().cpu().contiguous() for k, v in energy.state_dict().items()}
+        tensors["standardizer.mean"] = st.mean.cpu().contiguous()
+        tensors["standardizer.std"] = st.std.cpu().contiguous()
+        save_file(tensors, str(folder / MODEL_FILE))
+        meta = {"kind": self.kind, "dim": self.dim, "config": asdict(self.config),
+                "threshold": self.threshold_}
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        return folder
+
+    def _restore(self, tensors: dict[str, Tensor], dim: int, threshold: float | None) -> None:
+        energy = self.build_energy(dim)
+        energy.load_state_dict({k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")})
+        self.energy = energy.to(self.config.device).eval()
+        self.standardizer = Standardizer(tensors["standardizer.mean"].to(self.config.device),
+                                         tensors["standardizer.std"].to(self.config.device))
+        self.threshold_ = threshold
+
+
+class DxMIDetector(EnergyDetector):
+    """Energy trained by DxMI (separate energy, time-dependent value, full soft-Bellman targets)."""
+
+    kind = "dxmi"
+    config_class = DxMIDetectorConfig
+    config: DxMIDetectorConfig
+
+    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+        c = self.config
+        sigmas = [c.init_sigma] * (c.num_steps - 1) + [c.last_sigma]
+        policy = ResidualMLPPolicy(dim, sigmas, hidden=c.sampler_hidden, depth=2).to(c.device)
+        value = TimeDependentValue(TimeMLP(dim, 1, hidden=c.sampler_hidden, depth=2, time_dim=32),
+                                   (dim,), c.num_steps).to(c.device)
+        algo_cfg = DxMIConfig(batch_size=c.batch_size, tau1=c.tau1 * dim, tau2=c.tau2 * dim, gamma=c.gamma,
+                              entropy_in_value=True, velocity_in_value=True,
+                              sampler_lr=c.sampler_lr, sigma_lr=c.sigma_lr, value_lr=c.value_lr,
+                              energy_lr=c.energy_lr, energy_grad_clip=c.energy_grad_clip)
+        return DxMI(policy, value, energy, algo_cfg, generator)
+
+
+class LangevinEBMDetector(EnergyDetector):
+    """The same energy trained by short-run Langevin contrastive divergence (MCMC)."""
+
+    kind = "langevin_ebm"
+    config_class = LangevinDetectorConfig
+    config: LangevinDetectorConfig
+
+    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+        c = self.config
+        return LangevinCD(energy, LangevinCDConfig(batch_size=c.batch_size, langevin_steps=c.langevin_steps,
+                                                   step_size=c.step_size, noise_scale=c.noise_scale,
+                                                   replay=c.replay, gamma=c.gamma, energy_lr=c.energy_lr,
+                                                   energy_grad_clip=c.energy_grad_clip),
+                          generator)
+
+
+DETECTORS: dict[str, type[EnergyDetector]] = {cls.kind: cls for cls in (DxMIDetector, LangevinEBMDetector)}
+
+
+def make_detector(kind: str, **overrides: Any) -> EnergyDetector:
+    """A detector by name (``dxmi`` or ``langevin_ebm``) with config fields overridden."""
+    if kind not in DETECTORS:
+        raise ValueError(f"unknown detector {kind!r}; choose from {sorted(DETECTORS)}")
+    cls = DETECTORS[kind]
+    fields = {f.name for f in dataclasses.fields(cls.config_class)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown {kind} option(s) {unknown}; valid: {sorted(fields)}")
+    return cls(cls.config_class(**overrides))
+
+
+def read_saved(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file() or not (folder / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"no saved detector in {folder} (expected {CONFIG_FILE} and {MODEL_FILE})")
+    meta = json.loads((folder / CONFIG_FILE).read_text())
+    return meta, load_file(str(folder / MODEL_FILE))
+
+
+def load_vector_detector(meta: dict[str, Any], tensors: dict[str, Tensor]) -> EnergyDetector:
+    kind = meta.get("kind")
+    if kind not in DETECTORS:
+        raise ValueError(f"saved detector has unknown kind {kind!r}")
+    det = make_detector(kind, **meta["config"])
+    det._restore(tensors, int(meta["dim"]), meta.get("threshold"))
+    return det
