@@ -180,10 +180,10 @@ def test_edm_loss_learns_a_gaussian() -> None:
     opt = torch.optim.Adam(den.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
     first = None
-    for i in range(150):
+    for _ in range(150):
         x = 0.5 + 0.1 * torch.randn(64, 1, 4, 4, generator=g)
         loss = den.loss(x, g)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
