@@ -33,7 +33,7 @@ from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from dxmi.diffusion import EpsilonModel
 from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
-from dxmi.energies.conv import ConvEnergy
+from dxmi.energies.conv import ConvEnergy, TimeConvNet
 from dxmi.nets import TimeMLP
 from dxmi.nets.unet import UNet
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
@@ -179,10 +179,13 @@ def build_value(cfg: RunConfig, shape: tuple[int, ...] | int, energy: Energy) ->
     s = cfg.sampler
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if s.value == "time_dependent":
-        if len(shape) != 1:
-            raise ConfigError("sampler.value=time_dependent is built for vector data; use value=shared for images")
         n = s.value_net
-        net = TimeMLP(shape[0], 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation)
+        if len(shape) == 3:  # images: the conv encoder with a step embedding
+            net: nn.Module = TimeConvNet(shape, channels=n.channels, channel_mult=n.channel_mult,
+                                         blocks=n.num_res_blocks, activation=n.activation, time_dim=n.time_dim,
+                                         init_scale=n.energy_scale)
+        else:
+            net = TimeMLP(shape[0], 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation)
         return TimeDependentValue(net, shape, s.num_steps)
     if s.value == "shared":
         return SharedEnergyValue(energy, s.num_steps)

@@ -77,3 +77,51 @@ class ConvEnergy(Energy):
         e = self.net(x).flatten(1)
         e = e.sum(1) if self.spatial == "sum" else e.mean(1)
         return self.log_scale.exp() * e
+
+
+class TimeConvNet(nn.Module):
+    """f(x, t) -> (B, 1) for images: the :class:`ConvEnergy` encoder with a sinusoidal embedding of
+    the step t added (per channel) after the input convolution and after every level; the spatial
+    sum of a 1x1 output convolution. For a time-dependent value V(x, t) on images
+    (:class:`dxmi.values.TimeDependentValue`), separate from the energy."""
+
+    def __init__(self, sample_shape: Sequence[int], channels: int = 32, channel_mult: Sequence[int] = (1, 2),
+                 blocks: int = 1, activation: str = "leaky_relu", time_dim: int = 32, init_scale: float = 0.1):
+        super().__init__()
+        from dxmi.nets.mlp import SinusoidalEmbedding
+
+        shape = tuple(int(s) for s in sample_shape)
+        if len(shape) != 3:
+            raise ValueError(f"TimeConvNet: sample_shape must be (C, H, W), got {shape}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        act = ACTIVATIONS[activation]
+        self.sample_shape = shape
+        self.embed = nn.Sequential(SinusoidalEmbedding(time_dim, max_period=100.0), nn.Linear(time_dim, time_dim),
+                                   act())
+        c = channels * channel_mult[0]
+        self.inp = nn.Conv2d(shape[0], c, 3, padding=1)
+        self.levels = nn.ModuleList()
+        self.time_proj = nn.ModuleList([nn.Linear(time_dim, c)])
+        for mult in channel_mult:
+            blocks_here: list[nn.Module] = []
+            for _ in range(blocks):
+                blocks_here.append(_Block(c, channels * mult, act))
+                c = channels * mult
+            self.levels.append(nn.Sequential(*blocks_here))
+            self.time_proj.append(nn.Linear(time_dim, c))
+        self.pool = nn.AvgPool2d(2)
+        self.out = nn.Sequential(act(), nn.Conv2d(c, 1, 1))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.sample_shape or t.shape != (x.shape[0],):
+            raise ValueError(f"TimeConvNet: expected x (B, {self.sample_shape}) and t (B,), "
+                             f"received {tuple(x.shape)} and {tuple(t.shape)}")
+        emb = self.embed(t.float())
+        h = self.inp(x) + self.time_proj[0](emb)[:, :, None, None]
+        for i, level in enumerate(self.levels):
+            if i > 0:
+                h = self.pool(h)
+            h = level(h) + self.time_proj[i + 1](emb)[:, :, None, None]
+        return (self.log_scale.exp() * self.out(h).flatten(1).sum(1))[:, None]
