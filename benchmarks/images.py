@@ -35,7 +35,7 @@ METHODS = ("ddpm_1000", "ddim_10", "ddim_4", "base_10", "base_4", "dxmi_10", "dx
 T4 = ["sampler.num_steps=4", "train.algo.sampler_lr=1e-4", "train.algo.sigma_lr=1e-3", "train.iterations=200"]
 # per dataset: the preset, overrides for the whole run, per-T overrides of the DxMI runs, sample counts
 QUICK: dict[str, dict] = {
-    "digits": {"preset": "digits", "overrides": [], "n_eval": 1000, "n_ddpm": 300,
+    "digits": {"preset": "digits", "overrides": [], "n_eval": 2000, "n_ddpm": 300,
                "dxmi": {10: [], 4: T4}},
 }
 FULL: dict[str, dict] = {
@@ -84,6 +84,7 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
 
     _, fit = load_or_train_classifier(root / "classifier.safetensors", dataset.images, dataset.labels)
     meta["classifier_accuracy"] = {"train": fit.train_accuracy, "held_out": fit.held_out_accuracy}
+    meta["n_reference"] = len(dataset)  # FD / precision / recall are against the whole dataset
     n = plan["n_eval"]
     out: dict[str, dict] = {}
     grids: dict[str, torch.Tensor] = {"data": dataset.sample(64, torch.Generator().manual_seed(0))}
