@@ -10,16 +10,12 @@ import torch
 
 from dxmi.config import load_config
 from dxmi.experiment import build_dataset, build_policy, pretrain, train
-from dxmi.metrics import frechet_distance
+from dxmi.metrics.classifier import ClassifierFeatureMetrics, load_or_train_classifier
 
 pytest.importorskip("sklearn")
 
-TINY = ["pretrain.net.channels=8", "sampler.energy_net.channels=8", "pretrain.batch_size=64", "ckpt_every=0",
+TINY = ["pretrain.net.channels=8", "pretrain.batch_size=64", "ckpt_every=0",
         "progress=false", "tensorboard=false", "seed=0"]
-
-
-def _pixel_fd(samples: torch.Tensor, data: torch.Tensor) -> float:
-    return frechet_distance(samples.flatten(1).clamp(-1, 1), data.flatten(1))
 
 
 @pytest.mark.slow
@@ -29,12 +25,17 @@ def test_dxmi_improves_the_4_step_digits_sampler(tmp_path):
                                  "train.algo.sigma_lr=1e-3", "train.algo.sampler_warmup=10"])
     ds = build_dataset(cfg)
     model = pretrain(cfg).model.eval()
+    clf, fit = load_or_train_classifier(tmp_path / "clf.safetensors", ds.images, ds.labels, steps=300)
+    assert fit.held_out_accuracy > 0.9
+    metric = ClassifierFeatureMetrics(clf, ds.images)
     gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
-    base = _pixel_fd(build_policy(cfg, model).sample(600, gen()), ds.images)
+    base = metric(build_policy(cfg, model).sample(600, gen()))
     algo = train(cfg).algorithm
     algo.train(False)
-    tuned = _pixel_fd(algo.sampling_policy.sample(600, gen()), ds.images)
-    assert tuned < 0.8 * base, (base, tuned)
+    tuned = metric(algo.sampling_policy.sample(600, gen()))
+    # measured: fd 212 -> 166, recall 0.33 -> 0.52 after 80 iterations
+    assert tuned.fd < 0.9 * base.fd, (base, tuned)
+    assert tuned.recall > base.recall, (base, tuned)
 
 
 def test_cli_pipeline_on_digits(tmp_path, capsys):

@@ -161,11 +161,13 @@ def build_policy(cfg: RunConfig, model: nn.Module) -> GaussianPolicy:
     if isinstance(model, EDMDenoiser):
         sched = (KarrasSchedule.build(s.num_steps, rho=s.rho, stochastic_last=s.stochastic_last) if s.rho > 0
                  else KarrasSchedule.release(s.num_steps))
-        return EDMPolicy(copy.deepcopy(model), sched, fix_last=s.fix_last, last_sigma=s.last_sigma)
+        # requires_grad_: the base model may be a frozen EMA copy; its fine-tuned copy trains
+        return EDMPolicy(copy.deepcopy(model).requires_grad_(True), sched, fix_last=s.fix_last,
+                         last_sigma=s.last_sigma)
     if not isinstance(model, EpsilonModel):
         raise ConfigError(f"no T-step policy for a base model of type {type(model).__name__}")
     steps = make_subsequence(s.subsequence).build(model.schedule, s.num_steps, last_sigma=s.last_sigma)
-    return DDPMSubsequencePolicy(copy.deepcopy(model.eps_net), steps, model.sample_shape,
+    return DDPMSubsequencePolicy(copy.deepcopy(model.eps_net).requires_grad_(True), steps, model.sample_shape,
                                  fix_last=s.fix_last)
 
 
