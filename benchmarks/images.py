@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="digits 8x8 only, CPU-sized (the checked run)")
     p.add_argument("--out", default="results/images_quick.json", help="JSON file to write")
-    p.add_argument("--workdir", default=None, help="run folders (default: a temporary folder next to --out)")
+    p.add_argument("--workdir", default="runs/bench_images",
+                   help="run folders (checkpoints, cached classifier; default: runs/bench_images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--datasets", nargs="*", default=None, help="subset of the plan's datasets")
     args = p.parse_args(argv)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown datasets {unknown}; this mode has {list(plan)}")
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(args.workdir) if args.workdir else out_path.parent / f".work_{out_path.stem}"
+    workdir = Path(args.workdir)
     t_start = time.perf_counter()
     results: dict = {"datasets": {}}
     meta: dict = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "mode": "quick" if args.quick
