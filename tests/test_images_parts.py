@@ -259,3 +259,17 @@ def test_class_conditional_sampling_through_the_policy() -> None:
     assert (a - c).abs().amax(dim=(1, 2, 3)).min() > 1e-4
     with pytest.raises(ValueError, match="labels"):
         run(torch.tensor([0, 1]))  # batch-size mismatch is an error, not a broadcast
+
+
+def test_time_conv_value_shape_and_time_dependence() -> None:
+    from dxmi.energies.conv import TimeConvNet
+    from dxmi.values import TimeDependentValue
+
+    net = TimeConvNet((1, 8, 8), channels=8, channel_mult=(1, 2))
+    value = TimeDependentValue(net, (1, 8, 8), num_steps=4)
+    x = torch.randn(5, 1, 8, 8)
+    v0, v3 = value(x, torch.zeros(5, dtype=torch.long)), value(x, torch.full((5,), 3))
+    assert v0.shape == (5,) and (v0 - v3).abs().max() > 1e-6
+    assert torch.allclose(value(x[:1], torch.zeros(1, dtype=torch.long)), v0[:1], atol=1e-6)
+    with pytest.raises(ValueError, match="received"):
+        net(torch.randn(5, 1, 8, 8), torch.zeros(4))
