@@ -26,17 +26,32 @@ class ConfigError(ValueError):
 
 @dataclass
 class NetConfig:
+    """A network. ``kind`` picks the builder from a registry in :mod:`dxmi.experiment`:
+    ``mlp`` (vectors; hidden/depth/time_dim/fourier_*), ``unet`` (images, the epsilon-/denoiser
+    network; channels/channel_mult/num_res_blocks/attention_resolutions/dropout/num_classes/groups)
+    or ``conv`` (the image energy; channels/channel_mult/num_res_blocks/activation/energy_scale)."""
+
+    kind: str = "mlp"
     hidden: int = 128
     depth: int = 3
     activation: str = "silu"
     time_dim: int = 64
     fourier_features: int = 0
     fourier_scale: float = 1.0
+    channels: int = 32
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2])
+    num_res_blocks: int = 1
+    attention_resolutions: list[int] = field(default_factory=list)
+    dropout: float = 0.0
+    num_classes: int = 0
+    groups: int = 8
+    energy_scale: float = 1.0
 
 
 @dataclass
 class DataConfig:
-    """``name``: a built-in 2D dataset (8gaussians, 2spirals, ...) or ``file`` with ``path``."""
+    """``name``: a built-in 2D dataset (8gaussians, 2spirals, ...), ``file`` with ``path`` (a point
+    cloud), or an image dataset (``digits`` 8x8, ``mnist`` 28x28; see :mod:`dxmi.data.images`)."""
 
     name: str = "8gaussians"
     path: str | None = None
@@ -44,21 +59,33 @@ class DataConfig:
 
 @dataclass
 class PretrainConfig:
+    """The base model. ``model``: ``ddpm`` (epsilon prediction, N-step linear-beta schedule) or
+    ``edm`` (EDM-preconditioned denoiser, sigma_data 0.5, c_noise = noise_scale * log sigma)."""
+
+    model: str = "ddpm"
     steps: int = 3000
     batch_size: int = 512
     lr: float = 2e-3
     num_diffusion_steps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    noise_scale: float = 0.25
+    ema: float = 0.0
     net: NetConfig = field(default_factory=NetConfig)
 
 
 @dataclass
 class SamplerConfig:
-    """The T-step policy built from the pretrained model, and the value/energy networks."""
+    """The T-step policy built from the pretrained model, and the value/energy networks.
+
+    DDPM base models use ``subsequence`` (uniform | fastdpm_quadratic); EDM base models use Karras
+    levels with ``rho`` (0 = the release's choice: rho 4 with a stochastic last step for T = 4,
+    rho 7 otherwise) and ``stochastic_last`` (used when rho > 0)."""
 
     num_steps: int = 4
     subsequence: str = "uniform"
+    rho: float = 0.0
+    stochastic_last: bool = False
     fix_last: bool = True
     last_sigma: float = 1e-3
     value: str = "time_dependent"
@@ -76,6 +103,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     n_samples: int = 5000
+    classifier_steps: int = 600
     guidance_scale: float = 0.0
     grid_resolution: int = 200
 
@@ -125,6 +153,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return from_dict(tp, value, key)  # type: ignore[arg-type]
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,22 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from torch import Tensor
+from torch import Tensor, nn
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI
-from dxmi.config import ConfigError, RunConfig, to_dict
+from dxmi.config import ConfigError, NetConfig, RunConfig, to_dict
 from dxmi.data import PointCloudDataset, load_point_cloud, make_toy2d
+from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from dxmi.diffusion import EpsilonModel
+from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
+from dxmi.energies.conv import ConvEnergy, TimeConvNet
 from dxmi.nets import FourierFeatures, TimeMLP
+from dxmi.nets.unet import UNet
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
+from dxmi.policies.edm import EDMPolicy
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
+from dxmi.schedules.karras import KarrasSchedule
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
 from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
@@ -41,63 +48,165 @@ from dxmi.values import SharedEnergyValue, TimeDependentValue, ValueFunction
 
 
 # -- data ------------------------------------------------------------------------------------------
+def _point_file(cfg: RunConfig) -> Any:
+    if not cfg.data.path:
+        raise ConfigError("data.name=file needs data.path (a .npy or .csv point cloud)")
+    return PointCloudDataset(load_point_cloud(cfg.data.path))
+
+
+# name -> builder; 2D names fall through to make_toy2d. Other modules may register more.
+def _image_dataset(name: str) -> Callable[[RunConfig], Any]:
+    return lambda cfg: make_image_dataset(name)
+
+
+DATASETS: dict[str, Callable[[RunConfig], Any]] = {
+    "file": _point_file,
+    **{name: _image_dataset(name) for name in IMAGE_DATASETS},
+}
+
+
 def build_dataset(cfg: RunConfig) -> Any:
-    """A dataset with ``sample(n, generator) -> (n, D)``."""
-    if cfg.data.name == "file":
-        if not cfg.data.path:
-            raise ConfigError("data.name=file needs data.path (a .npy or .csv point cloud)")
-        return PointCloudDataset(load_point_cloud(cfg.data.path))
-    return make_toy2d(cfg.data.name)
+    """A dataset with ``sample(n, generator) -> (n, *S)``."""
+    builder = DATASETS.get(cfg.data.name)
+    return builder(cfg) if builder is not None else make_toy2d(cfg.data.name)
+
+
+def data_shape(dataset: Any) -> tuple[int, ...]:
+    """The shape of one sample: (D,) for point clouds, (C, H, W) for images."""
+    shape = getattr(dataset, "sample_shape", None)
+    return tuple(shape) if shape is not None else (int(getattr(dataset, "dim", 2)),)
 
 
 def data_dim(dataset: Any) -> int:
-    return int(getattr(dataset, "dim", 2))
+    return int(np.prod(data_shape(dataset)))
 
 
-# -- networks and parts ----------------------------------------------------------------------------
-def build_eps_model(cfg: RunConfig, dim: int) -> EpsilonModel:
-    p = cfg.pretrain
-    net = TimeMLP(dim, dim, hidden=p.net.hidden, depth=p.net.depth, time_dim=p.net.time_dim,
-                  activation=p.net.activation)
-    sched = LinearBetaSchedule(p.num_diffusion_steps, p.beta_start, p.beta_end)
-    return EpsilonModel(net, sched, (dim,))
+def is_image_dataset(dataset: Any) -> bool:
+    return isinstance(dataset, ImageDataset)
 
 
-def build_policy(cfg: RunConfig, model: EpsilonModel) -> GaussianPolicy:
-    s = cfg.sampler
-    steps = make_subsequence(s.subsequence).build(model.schedule, s.num_steps, last_sigma=s.last_sigma)
-    return DDPMSubsequencePolicy(copy.deepcopy(model.eps_net), steps, model.sample_shape,
-                                 fix_last=s.fix_last)
+# -- networks and parts (registries keyed by the config's ``kind``) --------------------------------
+def _time_mlp(n: NetConfig, shape: tuple[int, ...], out_dim: int) -> nn.Module:
+    if len(shape) != 1:
+        raise ConfigError(f"net.kind=mlp needs vector data, got sample shape {shape}; use kind=unet for images")
+    return TimeMLP(shape[0], out_dim, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation)
 
 
-def build_energy(cfg: RunConfig, dim: int) -> Energy:
-    n = cfg.sampler.energy_net
-    return MLPEnergy(dim, hidden=n.hidden, depth=n.depth, activation=n.activation,
+def _unet(n: NetConfig, shape: tuple[int, ...], out_dim: int, time_scale: float = 1.0) -> nn.Module:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(f"net.kind=unet needs square images (C, H, H), got sample shape {shape}")
+    return UNet(shape[0], channels=n.channels, channel_mult=n.channel_mult, num_res_blocks=n.num_res_blocks,
+                attention_resolutions=n.attention_resolutions, image_size=shape[1], dropout=n.dropout,
+                num_classes=n.num_classes, groups=n.groups, time_scale=time_scale)
+
+
+# kind -> builder(net config, sample shape, time scale) of an epsilon / denoiser network
+EPS_NETS: dict[str, Callable[[NetConfig, tuple[int, ...], float], nn.Module]] = {
+    "mlp": lambda n, shape, ts: _time_mlp(n, shape, shape[0]),
+    "unet": lambda n, shape, ts: _unet(n, shape, shape[0], ts),
+}
+
+
+def _mlp_energy(n: NetConfig, shape: tuple[int, ...]) -> Energy:
+    if len(shape) != 1:
+        raise ConfigError(f"energy_net.kind=mlp needs vector data, got sample shape {shape}; use kind=conv")
+    return MLPEnergy(shape[0], hidden=n.hidden, depth=n.depth, activation=n.activation,
                      fourier_features=n.fourier_features, fourier_scale=n.fourier_scale)
 
 
-def build_value(cfg: RunConfig, dim: int, energy: Energy) -> ValueFunction:
+def _conv_energy(n: NetConfig, shape: tuple[int, ...]) -> Energy:
+    if len(shape) != 3:
+        raise ConfigError(f"energy_net.kind=conv needs images (C, H, W), got sample shape {shape}")
+    return ConvEnergy(shape, channels=n.channels, channel_mult=n.channel_mult, blocks=n.num_res_blocks,
+                      activation=n.activation, init_scale=n.energy_scale)
+
+
+ENERGIES: dict[str, Callable[[NetConfig, tuple[int, ...]], Energy]] = {"mlp": _mlp_energy, "conv": _conv_energy}
+
+
+def _lookup(registry: dict[str, Any], kind: str, key: str) -> Any:
+    if kind not in registry:
+        raise ConfigError(f"{key} must be one of {sorted(registry)}, got {kind!r}")
+    return registry[kind]
+
+
+def _ddpm_model(cfg: RunConfig, shape: tuple[int, ...]) -> nn.Module:
+    p = cfg.pretrain
+    net = _lookup(EPS_NETS, p.net.kind, "pretrain.net.kind")(p.net, shape, 1.0)
+    sched = LinearBetaSchedule(p.num_diffusion_steps, p.beta_start, p.beta_end)
+    return EpsilonModel(net, sched, shape)
+
+
+def _edm_model(cfg: RunConfig, shape: tuple[int, ...]) -> nn.Module:
+    p = cfg.pretrain
+    # c_noise = noise_scale * log(sigma) spans about [-1.5, 1.1] for noise_scale 0.25: spread the embedding
+    net = _lookup(EPS_NETS, p.net.kind, "pretrain.net.kind")(p.net, shape, 250.0 / max(p.noise_scale, 1e-12))
+    return EDMDenoiser(net, shape, noise_scale=p.noise_scale)
+
+
+BASE_MODELS: dict[str, Callable[[RunConfig, tuple[int, ...]], nn.Module]] = {"ddpm": _ddpm_model, "edm": _edm_model}
+
+
+def build_base_model(cfg: RunConfig, shape: tuple[int, ...]) -> nn.Module:
+    """The base diffusion model (``pretrain.model``): EpsilonModel (ddpm) or EDMDenoiser (edm)."""
+    return _lookup(BASE_MODELS, cfg.pretrain.model, "pretrain.model")(cfg, shape)  # type: ignore[no-any-return]
+
+
+def build_eps_model(cfg: RunConfig, dim: int) -> EpsilonModel:
+    """The DDPM base model for vector data of dimension ``dim`` (kept for callers of the 2D API)."""
+    return _ddpm_model(cfg, (dim,))  # type: ignore[return-value]
+
+
+def build_policy(cfg: RunConfig, model: nn.Module) -> GaussianPolicy:
+    """The T-step policy from a base model (a deep copy of its network is fine-tuned)."""
     s = cfg.sampler
+    if isinstance(model, EDMDenoiser):
+        sched = (KarrasSchedule.build(s.num_steps, rho=s.rho, stochastic_last=s.stochastic_last) if s.rho > 0
+                 else KarrasSchedule.release(s.num_steps))
+        # requires_grad_: the base model may be a frozen EMA copy; its fine-tuned copy trains
+        return EDMPolicy(copy.deepcopy(model).requires_grad_(True), sched, fix_last=s.fix_last,
+                         last_sigma=s.last_sigma)
+    if not isinstance(model, EpsilonModel):
+        raise ConfigError(f"no T-step policy for a base model of type {type(model).__name__}")
+    steps = make_subsequence(s.subsequence).build(model.schedule, s.num_steps, last_sigma=s.last_sigma)
+    return DDPMSubsequencePolicy(copy.deepcopy(model.eps_net).requires_grad_(True), steps, model.sample_shape,
+                                 fix_last=s.fix_last)
+
+
+def build_energy(cfg: RunConfig, shape: tuple[int, ...] | int) -> Energy:
+    n = cfg.sampler.energy_net
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _lookup(ENERGIES, n.kind, "sampler.energy_net.kind")(n, shape)  # type: ignore[no-any-return]
+
+
+def build_value(cfg: RunConfig, shape: tuple[int, ...] | int, energy: Energy) -> ValueFunction:
+    s = cfg.sampler
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if s.value == "time_dependent":
         n = s.value_net
-        feats = FourierFeatures(dim, n.fourier_features, n.fourier_scale, seed=cfg.seed + 11) \
-            if n.fourier_features > 0 else None
-        net = TimeMLP(dim, 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim, activation=n.activation,
-                      features=feats)
-        return TimeDependentValue(net, (dim,), s.num_steps)
+        if len(shape) == 3:  # images: the conv encoder with a step embedding
+            net: nn.Module = TimeConvNet(shape, channels=n.channels, channel_mult=n.channel_mult,
+                                         blocks=n.num_res_blocks, activation=n.activation, time_dim=n.time_dim,
+                                         init_scale=n.energy_scale)
+        else:
+            feats = FourierFeatures(shape[0], n.fourier_features, n.fourier_scale, seed=cfg.seed + 11) \
+                if n.fourier_features > 0 else None
+            net = TimeMLP(shape[0], 1, hidden=n.hidden, depth=n.depth, time_dim=n.time_dim,
+                          activation=n.activation, features=feats)
+        return TimeDependentValue(net, shape, s.num_steps)
     if s.value == "shared":
         return SharedEnergyValue(energy, s.num_steps)
     raise ConfigError(f"sampler.value must be 'time_dependent' or 'shared', got {s.value!r}")
 
 
-def build_algorithm(cfg: RunConfig, model: EpsilonModel, generator: torch.Generator) -> DxMI:
+def build_algorithm(cfg: RunConfig, model: nn.Module, generator: torch.Generator) -> DxMI:
     if cfg.train.update not in SAMPLER_UPDATES:
         raise ConfigError(f"train.update must be one of {sorted(SAMPLER_UPDATES)}, got {cfg.train.update!r}")
-    dim = model.sample_shape[0]
+    shape = tuple(model.sample_shape)  # type: ignore[arg-type]
     torch.manual_seed(cfg.seed + 7)  # network initialisation is part of the seeded run
     policy = build_policy(cfg, model)
-    energy = build_energy(cfg, dim)
-    value = build_value(cfg, dim, energy)
+    energy = build_energy(cfg, shape)
+    value = build_value(cfg, shape, energy)
     device = torch.device(cfg.device)
     for m in (policy, energy, value):
         m.to(device)
@@ -130,7 +239,7 @@ def for_this_rank(cfg: RunConfig, dist: Distributed) -> RunConfig:
 # -- jobs --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PretrainResult:
-    model: EpsilonModel
+    model: Any  # EpsilonModel or EDMDenoiser
     seconds: float
 
 
@@ -144,24 +253,27 @@ def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = Non
         save_config(cfg, out)
     dataset = build_dataset(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
-    model = build_eps_model(cfg, data_dim(dataset)).to(device)
+    model = build_base_model(cfg, data_shape(dataset)).to(device)
     algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(device, dist.seed(cfg.seed + 1)),
-                        lr_decay_steps=cfg.pretrain.steps)
+                        lr_decay_steps=cfg.pretrain.steps, ema=cfg.pretrain.ema)
     dist.wrap(algo)
     t0 = time.perf_counter()
     Trainer(algo, dataset.sample, cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
             seed=cfg.seed, device=device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc="pretrain DDPM", distributed=dist,
             precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
-    return PretrainResult(model=model, seconds=time.perf_counter() - t0)
+    return PretrainResult(model=algo.ema_model or model, seconds=time.perf_counter() - t0)  # type: ignore[arg-type]
 
 
-def load_pretrained(cfg: RunConfig, dim: int) -> EpsilonModel:
+def load_pretrained(cfg: RunConfig, shape: tuple[int, ...] | int) -> Any:
+    """The pretrained base model of the run (its EMA weights when pretrain.ema > 0)."""
     path = Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained model at {path}; run `dxmi pretrain` with the same --out first")
-    model = build_eps_model(cfg, dim)
-    model.load_state_dict(load_checkpoint(path)["algorithm"]["modules"]["model"])
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    model = build_base_model(cfg, shape)
+    modules = load_checkpoint(path)["algorithm"]["modules"]
+    model.load_state_dict(modules.get("model_ema", modules["model"]))
     return model.to(cfg.device)
 
 
@@ -185,7 +297,7 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
         save_config(cfg, out)
     local = for_this_rank(cfg, dist)
     dataset = build_dataset(cfg)
-    model = load_pretrained(local, data_dim(dataset))
+    model = load_pretrained(local, data_shape(dataset))
     algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
     dist.wrap(algo)
     t0 = time.perf_counter()
@@ -199,7 +311,7 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
 
 def load_trained(cfg: RunConfig) -> DxMI:
     dataset = build_dataset(cfg)
-    model = load_pretrained(cfg, data_dim(dataset))
+    model = load_pretrained(cfg, data_shape(dataset))
     algo = build_algorithm(cfg, model, make_generator(cfg.device, cfg.seed + 2))
     path = Path(cfg.out) / "train" / "checkpoints" / "last.safetensors"
     if not path.is_file():
@@ -218,16 +330,21 @@ def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | Non
     if which not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {SAMPLERS}, got {which!r}")
     gen = make_generator(cfg.device, seed)
-    dim = data_dim(build_dataset(cfg))
+    shape = data_shape(build_dataset(cfg))
     if which == "dxmi":
         algo = load_trained(cfg)
         if cfg.eval.guidance_scale != 0.0:
             return ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale).sample(n, gen)
         return algo.sampling_policy.sample(n, gen)
-    model = load_pretrained(cfg, dim)
+    model = load_pretrained(cfg, shape)
     model.eval()
     if which == "base":
         return build_policy(cfg, model).to(cfg.device).sample(n, gen)
+    if isinstance(model, EDMDenoiser):
+        if which == "ddim":
+            raise ConfigError("sampler ddim is for DDPM base models; an EDM base model offers base, ddpm, dxmi")
+        # the many-step reference of an EDM model: Euler-ancestral on 100 (or --steps) rho-7 levels
+        return model.sample_euler_ancestral(n, KarrasSchedule.build(steps or 100, rho=7.0), gen)
     if which == "ddpm":
         return model.sample_ancestral(n, gen)
     return model.sample_ddim(n, steps or cfg.sampler.num_steps, gen)
@@ -264,6 +381,16 @@ def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int
     return out
 
 
+def image_metrics(cfg: RunConfig, dataset: ImageDataset, progress: bool = False) -> Any:
+    """FD / precision / recall in the features of the run's classifier (trained on the dataset,
+    seeded, cached at OUT/classifier.safetensors); the reference is the whole dataset."""
+    from dxmi.metrics.classifier import ClassifierFeatureMetrics, load_or_train_classifier
+
+    clf, _ = load_or_train_classifier(Path(cfg.out) / "classifier.safetensors", dataset.images, dataset.labels,
+                                      seed=cfg.seed, steps=cfg.eval.classifier_steps, progress=progress)
+    return ClassifierFeatureMetrics(clf, dataset.images)
+
+
 def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> dict[str, float]:
     from dxmi import metrics as M
 
@@ -272,6 +399,14 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> d
     t0 = time.perf_counter()
     samples = draw_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps)
     seconds = time.perf_counter() - t0
+    out = Path(cfg.out)
+    if is_image_dataset(dataset):
+        scores = image_metrics(cfg, dataset)(samples)
+        result = {k: float(v) for k, v in scores.as_dict().items()}
+        result["sampling_seconds"] = seconds
+        write_text_atomic(out / f"eval_{which}.json", json.dumps(result, indent=2))
+        np.save(out / f"samples_{which}.npy", samples.detach().cpu().numpy())
+        return result
     reference = dataset.sample(n, torch.Generator().manual_seed(cfg.seed + 200))
     result = evaluate_samples(samples, reference, dataset, seed=cfg.seed)
     result["sampling_seconds"] = seconds
@@ -282,7 +417,6 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> d
             de = M.density_error(lambda z: algo.energy(z.to(cfg.device)).cpu(), dataset.log_prob,
                                  resolution=cfg.eval.grid_resolution)
         result["density_tv"], result["density_kl"] = de.tv, de.kl
-    out = Path(cfg.out)
     write_text_atomic(out / f"eval_{which}.json", json.dumps(result, indent=2))
     np.save(out / f"samples_{which}.npy", samples.detach().cpu().numpy())
     return result

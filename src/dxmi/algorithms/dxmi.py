@@ -138,7 +138,9 @@ class DxMI(Algorithm):
         self.buffer = TrajectoryBuffer(self.T, config.batch_size, policy.sample_shape, device=device)
         self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
         self.s2_initialised = config.velocity_init == "sigma"
-        self.modules = {"policy": policy, "value": value, "energy": energy}
+        self.modules = {"policy": policy, "energy": energy}
+        if not value.shares_energy():  # a shared value's parameters are the energy's: save them once
+            self.modules["value"] = value
         self.policy_step = MethodAsForward(policy, "step")  # what DDP wraps for the sampler loss
         self.ema_policy: GaussianPolicy | None = None
         if config.policy_ema > 0:

@@ -27,6 +27,8 @@ EPILOG = """examples:
   torchrun --nproc_per_node 4 -m dxmi train --config 2spirals --device cuda --set precision=bf16
                                               # data-parallel (DDP, NCCL; gloo on CPU), mixed precision
   dxmi anomaly fit --out runs/bc && dxmi anomaly evaluate --out runs/bc   # breast cancer, benign = normal
+  dxmi train --config digits --out runs/digits        # images: 8x8 digits, UNet DDPM, T = 10, conv energy
+  dxmi evaluate --out runs/digits --sampler base      # images: FD / precision / recall in classifier features
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -125,14 +127,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def make_plots(cfg: RunConfig) -> list[Path]:
-    from dxmi.experiment import build_dataset, draw_samples, load_trained
+    from dxmi.experiment import build_dataset, draw_samples, is_image_dataset, load_trained
     from dxmi.viz import plot_energy, plot_learning_curves, plot_samples, plot_trajectories
 
     out = Path(cfg.out)
     plots = out / "plots"
     dataset = build_dataset(cfg)
+    if is_image_dataset(dataset):
+        return make_image_plots(cfg, dataset)
     if getattr(dataset, "dim", 2) != 2:
-        print("plots are drawn for 2D data only", file=sys.stderr)
+        print("plots are drawn for 2D data and images only", file=sys.stderr)
         return []
     algo = load_trained(cfg)
     n = min(cfg.eval.n_samples, 3000)
@@ -147,6 +151,24 @@ def make_plots(cfg: RunConfig) -> list[Path]:
         csv_path = out / phase / "metrics.csv"
         if csv_path.is_file():
             paths.append(plot_learning_curves(csv_path, plots / f"curves_{phase}.png"))
+    return paths
+
+
+def make_image_plots(cfg: RunConfig, dataset: Any) -> list[Path]:
+    """Sample grids (data, base T-step sampler, trained sampler) and learning curves."""
+    from dxmi.experiment import draw_samples
+    from dxmi.viz import plot_learning_curves
+    from dxmi.viz.images import plot_image_grids
+
+    out = Path(cfg.out)
+    grids = {"data": dataset.sample(64, torch.Generator().manual_seed(cfg.seed + 200)),
+             f"base T={cfg.sampler.num_steps}": draw_samples(cfg, "base", 64, cfg.seed + 100),
+             f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", 64, cfg.seed + 100)}
+    paths = [plot_image_grids(grids, out / "plots" / "samples.png", title=cfg.data.name)]
+    for phase in ("pretrain", "train"):
+        csv_path = out / phase / "metrics.csv"
+        if csv_path.is_file():
+            paths.append(plot_learning_curves(csv_path, out / "plots" / f"curves_{phase}.png"))
     return paths
 
 
@@ -223,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         _common(p, config_default=None)
         p.add_argument("--sampler", default="dxmi", choices=["dxmi", "base", "ddpm", "ddim"],
-                       help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step), ddim")
+                       help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step; for an EDM "
+                            "base model: Euler-ancestral on --steps (100) levels), ddim")
         p.add_argument("--steps", type=int, default=None, help="DDIM step count (default: the run's T)")
         if name == "sample":
             p.add_argument("--n", type=int, default=1000, help="number of samples")

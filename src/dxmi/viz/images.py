@@ -1,0 +1,48 @@
+"""Sample grids for images. Each function writes one PNG and returns its path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor
+
+from dxmi.viz.plots import _plt, save_figure
+
+
+def image_grid(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile (N, C, H, W) images in [-1, 1] into one (rows*(H+pad), cols*(W+pad), C) array in [0, 1]."""
+    if images.ndim != 4:
+        raise ValueError(f"image_grid: expected (N, C, H, W), received {tuple(images.shape)}")
+    x = ((images.detach().cpu().float().clamp(-1, 1) + 1) / 2).numpy()
+    n, c, h, w = x.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    grid = np.ones((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), dtype=np.float32)
+    for i in range(n):
+        r, k = divmod(i, ncol)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = (
+            x[i].transpose(1, 2, 0))
+    return grid
+
+
+def plot_image_grids(samples: Mapping[str, Tensor], path: str | Path, title: str | None = None) -> Path:
+    """One panel (a square grid of up to 64 images) per entry, side by side."""
+    plt = _plt()
+    names = list(samples)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        g = image_grid(samples[name][:64])
+        ax.imshow(g[..., 0] if g.shape[-1] == 1 else g, cmap="gray" if g.shape[-1] == 1 else None,
+                  vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+__all__ = ["image_grid", "plot_image_grids"]
