@@ -192,3 +192,19 @@ def test_cifar10_errors(tmp_path):
         pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
     with pytest.raises(ValueError, match=r"expected data \(n, 3072\) uint8"):
         load_cifar10(tmp_path / "c", split="test")
+
+
+def test_image_files_reach_the_run_config(tmp_path):
+    """`data.name=images` / `cifar10` with `data.path` builds the run's dataset from files."""
+    from dxmi.config import ConfigError, load_config
+    from dxmi.experiment import build_dataset, data_shape
+
+    arr = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8)
+    np.save(tmp_path / "imgs.npy", arr)
+    ds = build_dataset(load_config("digits", ["data.name=images", f"data.path={tmp_path / 'imgs.npy'}"]))
+    assert data_shape(ds) == (3, 8, 8) and len(ds) == 5
+    assert torch.allclose(ds.images[0, 0], torch.as_tensor(arr[0, :, :, 0] / 127.5 - 1.0, dtype=torch.float32),
+                          atol=1e-6)
+    assert bool((ds.labels == -1).all())
+    with pytest.raises(ConfigError, match="needs data.path"):
+        build_dataset(load_config("cifar10_t10", ["data.path=null"]))

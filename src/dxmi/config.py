@@ -51,7 +51,8 @@ class NetConfig:
 @dataclass
 class DataConfig:
     """``name``: a built-in 2D dataset (8gaussians, 2spirals, ...), ``file`` with ``path`` (a point
-    cloud), or an image dataset (``digits`` 8x8, ``mnist`` 28x28; see :mod:`dxmi.data.images`)."""
+    cloud), an image dataset (``digits`` 8x8, ``mnist`` 28x28; see :mod:`dxmi.data.images`), or
+    ``images`` / ``cifar10`` with ``path``: an image folder, a .npy/.npz array or the CIFAR-10 batches."""
 
     name: str = "8gaussians"
     path: str | None = None

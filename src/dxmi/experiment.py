@@ -59,8 +59,22 @@ def _image_dataset(name: str) -> Callable[[RunConfig], Any]:
     return lambda cfg: make_image_dataset(name)
 
 
+def _image_files(cfg: RunConfig) -> ImageDataset:
+    """``data.path``: an image folder, a ``.npy`` / ``.npz`` array or the CIFAR-10 python batches."""
+    from dxmi.data.image_files import load_images
+
+    if not cfg.data.path:
+        raise ConfigError(f"data.name={cfg.data.name} needs data.path (an image folder, a .npy/.npz array "
+                          "or the CIFAR-10 python batches)")
+    d = load_images(cfg.data.path)
+    labels = d.labels if d.labels is not None else torch.full((len(d),), -1, dtype=torch.long)
+    return ImageDataset(d.images, labels, Path(cfg.data.path).name)
+
+
 DATASETS: dict[str, Callable[[RunConfig], Any]] = {
     "file": _point_file,
+    "images": _image_files,
+    "cifar10": _image_files,
     **{name: _image_dataset(name) for name in IMAGE_DATASETS},
 }
 
