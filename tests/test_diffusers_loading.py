@@ -165,3 +165,21 @@ def test_our_checkpoint_of_a_diffusers_model_loads_back(tmp_path):
     with pytest.raises(ValueError, match="no entry 'policy'"):
         load_module_from_checkpoint(fresh, tmp_path / "run" / "checkpoints" / "last.safetensors",
                                     key="algorithm/modules/policy")
+
+
+def test_diffusers_path_in_the_config_builds_the_dxmi_policy(tmp_path):
+    """`pretrain.diffusers_path` makes the loaded UNet the base of the T-step policy (no pretraining)."""
+    from dxmi.config import ConfigError, load_config
+    from dxmi.experiment import build_policy, load_pretrained
+
+    unet = tiny_unet(channels=1)
+    folder = save_pipeline(tmp_path, unet, num_train_timesteps=1000)
+    cfg = load_config("digits", [f"out={tmp_path / 'run'}", f"pretrain.diffusers_path={folder}"])
+    model = load_pretrained(cfg, (1, 8, 8))
+    x, k = torch.randn(2, 1, 8, 8), torch.tensor([3.0, 700.0])
+    with torch.no_grad():
+        assert torch.equal(model.eps_net(x, k), unet(x, k).sample)
+    policy = build_policy(cfg, model)
+    assert policy.sample(3, torch.Generator().manual_seed(0)).shape == (3, 1, 8, 8)
+    with pytest.raises(ConfigError, match="the data are"):
+        load_pretrained(cfg, (3, 8, 8))

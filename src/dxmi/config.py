@@ -61,9 +61,12 @@ class DataConfig:
 @dataclass
 class PretrainConfig:
     """The base model. ``model``: ``ddpm`` (epsilon prediction, N-step linear-beta schedule) or
-    ``edm`` (EDM-preconditioned denoiser, sigma_data 0.5, c_noise = noise_scale * log sigma)."""
+    ``edm`` (EDM-preconditioned denoiser, sigma_data 0.5, c_noise = noise_scale * log sigma).
+    ``diffusers_path``: a local diffusers pipeline or UNet folder (with its scheduler config) used as
+    the pretrained DDPM instead of a ``dxmi pretrain`` checkpoint (nothing is downloaded)."""
 
     model: str = "ddpm"
+    diffusers_path: str | None = None
     steps: int = 3000
     batch_size: int = 512
     lr: float = 2e-3

@@ -280,11 +280,21 @@ def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = Non
 
 
 def load_pretrained(cfg: RunConfig, shape: tuple[int, ...] | int) -> Any:
-    """The pretrained base model of the run (its EMA weights when pretrain.ema > 0)."""
+    """The pretrained base model of the run (its EMA weights when pretrain.ema > 0), or the local
+    diffusers model named by ``pretrain.diffusers_path``."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if cfg.pretrain.diffusers_path:
+        from dxmi.diffusion.diffusers import load_diffusers_eps_model
+
+        eps_model = load_diffusers_eps_model(cfg.pretrain.diffusers_path, device=cfg.device)
+        if eps_model.sample_shape != shape:
+            raise ConfigError(f"pretrain.diffusers_path: the UNet makes samples {eps_model.sample_shape}, "
+                              f"the data are {shape}")
+        return eps_model
     path = Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors"
     if not path.is_file():
-        raise FileNotFoundError(f"no pretrained model at {path}; run `dxmi pretrain` with the same --out first")
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        raise FileNotFoundError(f"no pretrained model at {path}; run `dxmi pretrain` with the same --out first "
+                                "(or set pretrain.diffusers_path)")
     model = build_base_model(cfg, shape)
     modules = load_checkpoint(path)["algorithm"]["modules"]
     model.load_state_dict(modules.get("model_ema", modules["model"]))
