@@ -15,7 +15,8 @@ def main() -> int:
     for d, ms in rep["datasets"].items():
         print(f"**{d}**\n\n| method | " + " | ".join(COLS) + " |\n|---|" + "---|" * len(COLS))
         for m, r in ms.items():
-            cells = [f"{r[c]:.4g}" if c in r else "" for c in COLS]
+            cells = [(f"{r[c]:.4g} ± {r[c + '_std']:.2g}" if c + "_std" in r else f"{r[c]:.4g}") if c in r else ""
+                     for c in COLS]
             print(f"| {m} | " + " | ".join(cells) + " |")
         print()
     for k, v in rep.get("checks", {}).items():
