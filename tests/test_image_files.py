@@ -205,6 +205,8 @@ def test_image_files_reach_the_run_config(tmp_path):
     assert data_shape(ds) == (3, 8, 8) and len(ds) == 5
     assert torch.allclose(ds.images[0, 0], torch.as_tensor(arr[0, :, :, 0] / 127.5 - 1.0, dtype=torch.float32),
                           atol=1e-6)
-    assert bool((ds.labels == -1).all())
+    assert ds.labels is None and isinstance(ds, ImageData)
+    with pytest.raises(ValueError, match="needs labelled images"):  # classifier metrics need labels
+        ds.sample_labelled(2)
     with pytest.raises(ConfigError, match="needs data.path"):
         build_dataset(load_config("cifar10_t10", ["data.path=null"]))

@@ -66,9 +66,7 @@ def _image_files(cfg: RunConfig) -> ImageDataset:
     if not cfg.data.path:
         raise ConfigError(f"data.name={cfg.data.name} needs data.path (an image folder, a .npy/.npz array "
                           "or the CIFAR-10 python batches)")
-    d = load_images(cfg.data.path)
-    labels = d.labels if d.labels is not None else torch.full((len(d),), -1, dtype=torch.long)
-    return ImageDataset(d.images, labels, Path(cfg.data.path).name)
+    return load_images(cfg.data.path)
 
 
 DATASETS: dict[str, Callable[[RunConfig], Any]] = {
@@ -410,7 +408,9 @@ def image_metrics(cfg: RunConfig, dataset: ImageDataset, progress: bool = False)
     seeded, cached at OUT/classifier.safetensors); the reference is the whole dataset."""
     from dxmi.metrics.classifier import ClassifierFeatureMetrics, load_or_train_classifier
 
-    clf, _ = load_or_train_classifier(Path(cfg.out) / "classifier.safetensors", dataset.images, dataset.labels,
+    labels = dataset.require_labels("FD / precision / recall in classifier features "
+                                    "(`dxmi fid` scores unlabelled images)")
+    clf, _ = load_or_train_classifier(Path(cfg.out) / "classifier.safetensors", dataset.images, labels,
                                       seed=cfg.seed, steps=cfg.eval.classifier_steps, progress=progress)
     return ClassifierFeatureMetrics(clf, dataset.images)
 

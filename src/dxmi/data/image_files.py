@@ -1,7 +1,8 @@
 """Image data sets from files: an image folder, ``.npy`` / ``.npz`` arrays, the CIFAR-10 python batches.
 
-Every loader returns an :class:`ImageData`: float32 images ``(N, C, H, W)`` in [-1, 1] (the range
-the diffusion models are trained on), optional integer labels and class names. Bad input fails
+Every loader returns an :class:`~dxmi.data.images.ImageDataset` (alias ``ImageData``): float32
+images ``(N, C, H, W)`` in [-1, 1] (the range the diffusion models are trained on), optional integer
+labels and class names. Bad input fails
 with one line that names the file and the problem (missing file, wrong shape, NaN, ...).
 
 - :func:`load_image_folder`: PNG / JPEG / BMP / WebP files (PIL), either flat or one subfolder per
@@ -19,13 +20,14 @@ import io
 import os
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from dxmi.data.images import ImageDataset
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -43,47 +45,8 @@ _IMAGE_KEYS = ("images", "x", "X", "data", "arr_0")
 _LABEL_KEYS = ("labels", "y", "Y", "targets")
 
 
-@dataclass(frozen=True)
-class ImageData:
-    """Images ``(N, C, H, W)`` float32 in [-1, 1]; ``labels`` ``(N,)`` int64 or None."""
-
-    images: Tensor
-    labels: Tensor | None = None
-    class_names: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        x = self.images
-        if x.ndim != 4 or x.shape[1] not in _CHANNELS or x.shape[0] < 1:
-            raise ValueError(f"ImageData: expected images (N >= 1, C in {_CHANNELS}, H, W), received {tuple(x.shape)}")
-        if self.labels is not None and self.labels.shape != (x.shape[0],):
-            raise ValueError(f"ImageData: expected labels ({x.shape[0]},), received {tuple(self.labels.shape)}")
-
-    @property
-    def sample_shape(self) -> tuple[int, int, int]:
-        return (int(self.images.shape[1]), int(self.images.shape[2]), int(self.images.shape[3]))
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names) if self.class_names else (int(self.labels.max()) + 1 if self.labels is not None
-                                                                 else 0)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images drawn uniformly with replacement: ``(n, C, H, W)`` (a Trainer batch source)."""
-        return self.images[self._index(n, generator)]
-
-    def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        if self.labels is None:
-            raise ValueError("this image set has no labels")
-        idx = self._index(n, generator)
-        return self.images[idx], self.labels[idx]
-
-    def _index(self, n: int, generator: torch.Generator | None) -> Tensor:
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        return torch.randint(0, len(self), (n,), generator=generator)
+# The loaders' record is the package's one image-set type (kept importable under this name).
+ImageData = ImageDataset
 
 
 # -- value ranges ------------------------------------------------------------------------------------
@@ -177,7 +140,7 @@ def load_image_array(path: str | os.PathLike[str], key: str | None = None, layou
     if clip and value_range is None:
         raise ValueError("clip=True needs an explicit value_range")
     x = to_unit_range(_to_nchw(arr, layout, str(p)), value_range, str(p), clip=clip)
-    return ImageData(torch.as_tensor(x), labels)
+    return ImageData(torch.as_tensor(x), labels, Path(path).name)
 
 
 # -- image folders ----------------------------------------------------------------------------------
@@ -234,8 +197,8 @@ def load_image_folder(path: str | os.PathLike[str], size: int | Sequence[int] | 
     stack = np.stack(arrays)
     x = to_unit_range(_to_nchw(stack, "nhwc" if stack.ndim == 4 else "auto", str(root)), (0, 255), str(root))
     if flat:
-        return ImageData(x)
-    return ImageData(x, torch.tensor([lab for lab, _ in files], dtype=torch.int64),
+        return ImageData(x, None, root.name)
+    return ImageData(x, torch.tensor([lab for lab, _ in files], dtype=torch.int64), root.name,
                      tuple(d.name for d in subdirs))
 
 
@@ -304,7 +267,7 @@ def load_cifar10(root: str | os.PathLike[str], split: str = "train") -> ImageDat
     y = torch.cat(labels)
     if classes and int(y.max()) >= len(classes):
         raise ValueError(f"{folder}: label {int(y.max())} but batches.meta names {len(classes)} classes")
-    return ImageData(x, y, classes)
+    return ImageData(x, y, "cifar10-" + split, classes)
 
 
 def load_images(path: str | os.PathLike[str], **kwargs: Any) -> ImageData:

