@@ -208,5 +208,9 @@ def test_image_files_reach_the_run_config(tmp_path):
     assert ds.labels is None and isinstance(ds, ImageData)
     with pytest.raises(ValueError, match="needs labelled images"):  # classifier metrics need labels
         ds.sample_labelled(2)
+    from dxmi.experiment import image_metrics
+
+    with pytest.raises(ValueError, match="dxmi fid"):
+        image_metrics(load_config("digits", [f"out={tmp_path / 'run'}"]), ds)
     with pytest.raises(ConfigError, match="needs data.path"):
         build_dataset(load_config("cifar10_t10", ["data.path=null"]))

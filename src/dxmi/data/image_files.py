@@ -2,8 +2,8 @@
 
 Every loader returns an :class:`~dxmi.data.images.ImageDataset` (alias ``ImageData``): float32
 images ``(N, C, H, W)`` in [-1, 1] (the range the diffusion models are trained on), optional integer
-labels and class names. Bad input fails
-with one line that names the file and the problem (missing file, wrong shape, NaN, ...).
+labels and class names. Bad input fails with one line that names the file and the problem (missing
+file, wrong shape, NaN, ...).
 
 - :func:`load_image_folder`: PNG / JPEG / BMP / WebP files (PIL), either flat or one subfolder per
   class (the sorted subfolder names become labels 0..K-1).
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dxmi.data.images import ImageDataset
+from dxmi.data.images import IMAGE_CHANNELS, ImageDataset
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-_CHANNELS = (1, 3)
 _IMAGE_KEYS = ("images", "x", "X", "data", "arr_0")
 _LABEL_KEYS = ("labels", "y", "Y", "targets")
 
@@ -88,7 +87,7 @@ def _to_nchw(arr: np.ndarray, layout: str, name: str) -> np.ndarray:
     if arr.ndim != 4:
         raise ValueError(f"{name}: expected images (N, H, W, C), (N, C, H, W) or (N, H, W), got shape {arr.shape}")
     if layout == "auto":
-        first, last = arr.shape[1] in _CHANNELS, arr.shape[3] in _CHANNELS
+        first, last = arr.shape[1] in IMAGE_CHANNELS, arr.shape[3] in IMAGE_CHANNELS
         if first and last:
             raise ValueError(f"{name}: shape {arr.shape} is ambiguous between NCHW and NHWC; pass layout='nchw' "
                              "or 'nhwc'")
@@ -99,7 +98,7 @@ def _to_nchw(arr: np.ndarray, layout: str, name: str) -> np.ndarray:
         arr = arr.transpose(0, 3, 1, 2)
     elif layout != "nchw":
         raise ValueError(f"layout must be 'auto', 'nchw' or 'nhwc', got {layout!r}")
-    if arr.shape[1] not in _CHANNELS:
+    if arr.shape[1] not in IMAGE_CHANNELS:
         raise ValueError(f"{name}: {arr.shape[1]} channels; expected 1 (grey) or 3 (RGB)")
     return np.ascontiguousarray(arr)
 

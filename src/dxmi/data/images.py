@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-_CHANNELS = (1, 3)
+IMAGE_CHANNELS = (1, 3)  # grey or RGB
 
 
 @dataclass
@@ -38,8 +38,8 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         x = self.images
-        if x.ndim != 4 or x.shape[1] not in _CHANNELS or x.shape[0] < 1:
-            raise ValueError(f"ImageDataset: expected images (N >= 1, C in {_CHANNELS}, H, W), "
+        if x.ndim != 4 or x.shape[1] not in IMAGE_CHANNELS or x.shape[0] < 1:
+            raise ValueError(f"ImageDataset: expected images (N >= 1, C in {IMAGE_CHANNELS}, H, W), "
                              f"received {tuple(x.shape)}")
         if self.labels is not None and self.labels.shape != (x.shape[0],):
             raise ValueError(f"ImageDataset: expected labels ({x.shape[0]},), received {tuple(self.labels.shape)}")
