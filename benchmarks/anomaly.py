@@ -8,7 +8,10 @@ every dataset (the package default; nothing is tuned per dataset). ``base_energy
 the energy's fixed quadratic base term alone (the untrained detector), to show what training adds.
 
     python benchmarks/anomaly.py --quick --out results/anomaly_quick.json
-    python benchmarks/anomaly.py --out results/anomaly_full.json     # all 18 tabular + 15 MVTec, 3 seeds
+    python benchmarks/anomaly.py --out results/anomaly_full.json --workers 2   # 18 tabular + 15 MVTec, 3 seeds
+
+The result file is rewritten (atomically) after every dataset; ``--resume`` keeps what it holds
+and runs the rest, so an interrupted full run loses at most the datasets in progress.
 
 --quick: 6 tabular datasets (thyroid, cardio, Pima, vowels, WBC, Ionosphere) and 3 MVTec
 categories (bottle, carpet, screw), seed 0 only.
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None, help="shared data folder (default: ../shared/data)")
     p.add_argument("--report", default=None, metavar="JSON",
                    help="only print a saved result file as markdown tables (AUROC, AUPRC) and exit")
+    p.add_argument("--workers", type=int, default=1,
+                   help="datasets run in this many processes, one torch thread each (2 on the 2-core CPU)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the datasets already in --out (written after each dataset) and run the rest")
     args = p.parse_args(argv)
     if args.report:
         saved = json.loads(Path(args.report).read_text())
@@ -92,9 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from dxmi.anomaly.data import adbench_files, load_labelled, semi_supervised_split
+    from dxmi.anomaly.data import adbench_files
     from dxmi.anomaly.detector import DxMIDetectorConfig, LangevinDetectorConfig
-    from dxmi.metrics.anomaly import auprc, auroc
 
     files = {**adbench_files("classical", args.data_root), **adbench_files("mvtec", args.data_root)}
     if args.datasets:
@@ -111,39 +117,88 @@ def main(argv: list[str] | None = None) -> int:
     if set(methods) - set(METHODS):
         p.error(f"unknown method(s) {sorted(set(methods) - set(METHODS))}; choose from {METHODS}")
 
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    start = time.perf_counter()
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for name in names:
-        x, y = load_labelled(files[name])
-        assert y is not None
-        per: dict[str, dict[str, list[float]]] = {m: {"auroc": [], "auprc": [], "seconds": []} for m in methods}
-        for seed in seeds:
-            split = semi_supervised_split(x, y, seed, name)
-            for m in methods:
-                scores, sec = run_method(m, split, seed)
-                per[m]["auroc"].append(auroc(scores, split.y_test))
-                per[m]["auprc"].append(auprc(scores, split.y_test))
-                per[m]["seconds"].append(sec)
-        results[name] = {m: {k: float(np.mean(v)) for k, v in r.items()} for m, r in per.items()}
-        row = "  ".join(f"{m} {results[name][m]['auroc']:.3f}" for m in methods)
-        print(f"{name:<22} n={len(x):>6} d={x.shape[1]:>4}  {row}  [{time.perf_counter() - start:.0f}s]", flush=True)
-
-    summary = summarise(results, methods)
-    payload = {"datasets": results, "summary": summary, "seeds": seeds,
-               "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
-                          "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig())},
-               "command": "python benchmarks/anomaly.py " + " ".join(sys.argv[1:] if argv is None else argv),
-               "total_seconds": time.perf_counter() - start}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2))
+    command = "python benchmarks/anomaly.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    if args.resume and out.exists():
+        saved = json.loads(out.read_text())
+        if saved.get("seeds") != seeds:
+            p.error(f"--resume: {out} was run with seeds {saved.get('seeds')}, not {seeds}")
+        results = {n: r for n, r in saved.get("datasets", {}).items()
+                   if n in names and set(methods) <= set(r)}
+        if results:
+            print(f"resuming: {len(results)} dataset(s) already in {out}: {', '.join(results)}", flush=True)
+    todo = [n for n in names if n not in results]
+    start = time.perf_counter()
+
+    def save(complete: bool) -> None:
+        ordered = {n: results[n] for n in names if n in results}
+        payload = {"datasets": ordered, "summary": summarise(ordered, methods) if ordered else {},
+                   "seeds": seeds, "complete": complete,
+                   "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
+                              "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig())},
+                   "command": command, "total_seconds": time.perf_counter() - start}
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, out)  # atomic: an interrupted run leaves the last complete file
+
+    # largest files first, so that no worker is left alone with a long job at the end
+    jobs = sorted(((n, str(files[n]), seeds, methods) for n in todo), key=lambda j: -os.path.getsize(j[1]))
+    if args.workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(args.workers, len(jobs))) as pool:
+            for name, res, n_rows, dim in pool.imap_unordered(evaluate_dataset, jobs):
+                results[name] = res
+                report_row(name, n_rows, dim, res, methods, time.perf_counter() - start)
+                save(complete=False)
+    else:
+        for job in jobs:
+            name, res, n_rows, dim = evaluate_dataset(job)
+            results[name] = res
+            report_row(name, n_rows, dim, res, methods, time.perf_counter() - start)
+            save(complete=False)
+    results = {n: results[n] for n in names}
+    save(complete=True)
     print(markdown_table(results))
-    print_summary(summary)
-    print(f"wrote {out} ({payload['total_seconds']:.0f}s)")
+    print_summary(summarise(results, methods))
+    print(f"wrote {out} ({time.perf_counter() - start:.0f}s)")
     return 0
+
+
+def evaluate_dataset(job: tuple[str, str, list[int], list[str]]) -> tuple[str, dict[str, dict[str, float]], int, int]:
+    """All methods on one dataset over the seeds: mean AUROC / AUPRC / seconds and the AUROC std."""
+    name, path, seeds, methods = job
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    from dxmi.anomaly.data import load_labelled, semi_supervised_split
+    from dxmi.metrics.anomaly import auprc, auroc
+
+    x, y = load_labelled(Path(path))
+    assert y is not None
+    per: dict[str, dict[str, list[float]]] = {m: {"auroc": [], "auprc": [], "seconds": []} for m in methods}
+    for seed in seeds:
+        split = semi_supervised_split(x, y, seed, name)
+        for m in methods:
+            scores, sec = run_method(m, split, seed)
+            per[m]["auroc"].append(auroc(scores, split.y_test))
+            per[m]["auprc"].append(auprc(scores, split.y_test))
+            per[m]["seconds"].append(sec)
+    res = {m: {**{k: float(np.mean(v)) for k, v in r.items()}, "auroc_std": float(np.std(r["auroc"]))}
+           for m, r in per.items()}
+    return name, res, len(x), x.shape[1]
+
+
+def report_row(name: str, n_rows: int, dim: int, res: dict[str, dict[str, float]], methods: list[str],
+               elapsed: float) -> None:
+    row = "  ".join(f"{m} {res[m]['auroc']:.3f}" for m in methods)
+    print(f"{name:<22} n={n_rows:>6} d={dim:>4}  {row}  [{elapsed:.0f}s]", flush=True)
 
 
 def summarise(results: dict[str, dict[str, dict[str, float]]], methods: list[str]) -> dict[str, Any]:
