@@ -170,7 +170,8 @@ def main() -> int:
               "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
-    cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "in_mode_fraction", "sigma_mean", "seconds"]
+    cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
+            "in_mode_fraction", "sigma_mean", "seconds"]
     for d, ms in agg.items():
         print(f"\n{d}\n{'method':<13}" + "".join(f"{c:>16}" for c in cols))
         for m, r in ms.items():

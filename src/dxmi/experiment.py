@@ -400,6 +400,8 @@ def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int
         ms = M.mode_statistics(x, dataset.centers, dataset.std)
         out["modes_covered"] = float(ms.coverage)
         out["in_mode_fraction"] = ms.in_mode_fraction
+        out["effective_modes"] = ms.effective_modes
+        out["within_mode_std"] = ms.within_mode_std
     return out
 
 
