@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dxmi.anomaly import FeatureMapDetector, load_detector, upsample_maps
+from dxmi.anomaly import FeatureMapDetector, image_scores, load_detector, upsample_maps
 from dxmi.anomaly.data import load_feature_maps
 from dxmi.anomaly.feature_maps import locations
 from dxmi.metrics.anomaly import auroc
@@ -45,6 +45,19 @@ def test_upsample_keeps_constant_maps():
     assert up.shape == (2, 6, 6) and np.allclose(up, 7.0)
 
 
+def test_image_scores_top_k_mean():
+    maps = np.array([[[1.0, 5.0], [3.0, -2.0]], [[0.0, 0.0], [0.0, 4.0]]])
+    np.testing.assert_allclose(image_scores(maps, 1), [5.0, 4.0])  # the maximum
+    np.testing.assert_allclose(image_scores(maps, 2), [4.0, 2.0])  # (5 + 3) / 2, (4 + 0) / 2
+    np.testing.assert_allclose(image_scores(maps, 4), maps.reshape(2, -1).mean(1))  # all: the mean
+    with pytest.raises(ValueError, match=r"top_k must be in \[1, H\*W = 4\], received 5"):
+        image_scores(maps, 5)
+    with pytest.raises(ValueError, match=r"expected \(N, H, W\)"):
+        image_scores(maps[0], 1)
+    with pytest.raises(ValueError, match="positive int"):
+        FeatureMapDetector(kind="dxmi", top_k=0)
+
+
 def test_feature_map_detector_image_and_pixel_auroc(tmp_path):
     g = np.random.default_rng(0)
     train, _ = make_maps(50, 0, g)
@@ -65,8 +78,14 @@ def test_feature_map_detector_image_and_pixel_auroc(tmp_path):
 
     det.save(tmp_path / "det")
     back = load_detector(tmp_path / "det")
-    assert isinstance(back, FeatureMapDetector)
+    assert isinstance(back, FeatureMapDetector) and back.top_k == 1
     np.testing.assert_allclose(back.score_map(fm.features), det.score_map(fm.features), atol=1e-6)
+    det.top_k = 3  # the score rule travels with the saved detector
+    det.save(tmp_path / "det3")
+    back3 = load_detector(tmp_path / "det3")
+    assert isinstance(back3, FeatureMapDetector) and back3.top_k == 3
+    np.testing.assert_allclose(back3.decision_function(fm.features),
+                               image_scores(det.score_map(fm.features), 3), atol=1e-6)
     with pytest.raises(ValueError, match=r"expected \(N, C, H, W\)"):
         det.score_map(fm.features[0])
 

@@ -19,7 +19,7 @@ from dxmi.anomaly.detector import (
     Standardizer,
     make_detector,
 )
-from dxmi.anomaly.feature_maps import FeatureMapDetector, load_detector, upsample_maps
+from dxmi.anomaly.feature_maps import FeatureMapDetector, image_scores, load_detector, upsample_maps
 
 __all__ = [
     "DETECTORS",
@@ -28,6 +28,7 @@ __all__ = [
     "DxMIDetectorConfig",
     "EnergyDetector",
     "FeatureMapDetector",
+    "image_scores",
     "LangevinDetectorConfig",
     "LangevinEBMDetector",
     "Standardizer",

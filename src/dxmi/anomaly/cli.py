@@ -69,7 +69,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     inner = make_detector(args.method, **overrides)
-    det: Any = FeatureMapDetector(inner) if args.feature_maps else inner
+    if args.top_k != 1 and not args.feature_maps:
+        raise ConfigError("--top-k applies to feature maps only (add --feature-maps)")
+    det: Any = FeatureMapDetector(inner, top_k=args.top_k) if args.feature_maps else inner
     print(f"fitting {args.method} on {desc}")
     det.fit(x, progress=not args.no_progress)
     out = det.save(args.out)
@@ -156,6 +158,9 @@ def add_subparsers(sub: Any) -> None:
                            help="override a detector option, e.g. --set iterations=2000 (repeatable)")
             q.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
             q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+            q.add_argument("--top-k", type=int, default=1,
+                           help="with --feature-maps: the image score is the mean of the k largest "
+                                "location energies (default 1: the maximum)")
         else:
             q.add_argument("--csv", default=None, help="scores CSV (default: OUT/scores_<action>.csv)")
         q.set_defaults(func=func)

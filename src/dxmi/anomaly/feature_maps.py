@@ -3,9 +3,11 @@
 Every location's C-vector is a sample of one vector detector (an energy shared by all locations,
 i.e. a 1x1-convolution energy), so
 
-    map(x)[h, w] = E(s(x[:, h, w])),        score(x) = max_{h, w} map(x)[h, w],
+    map(x)[h, w] = E(s(x[:, h, w])),        score(x) = mean of the k largest map(x)[h, w],
 
-and pixel-level scores are the map upsampled (bilinearly) to the mask resolution.
+(k = ``top_k``; k = 1 is the maximum, k = H W the mean), and pixel-level scores are the map
+upsampled (bilinearly) to the mask resolution. The maximum follows a single noisy location; a
+mean over a few of the largest is steadier when defects cover several locations.
 """
 
 from __future__ import annotations
@@ -39,11 +41,32 @@ def locations(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
 
 
-class FeatureMapDetector:
-    """PyOD-style detector for feature maps over an inner vector :class:`EnergyDetector`."""
+def image_scores(maps: np.ndarray, top_k: int = 1) -> np.ndarray:
+    """Image scores (N,) from score maps (N, H, W): the mean of each map's ``top_k`` largest values."""
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim != 3:
+        raise ValueError(f"score maps: expected (N, H, W), received shape {m.shape}")
+    flat = m.reshape(m.shape[0], -1)
+    if not 1 <= top_k <= flat.shape[1]:
+        raise ValueError(f"top_k must be in [1, H*W = {flat.shape[1]}], received {top_k}")
+    if top_k == 1:
+        return flat.max(1)
+    return np.sort(flat, axis=1)[:, -top_k:].mean(1)
 
-    def __init__(self, inner: EnergyDetector | None = None, kind: str = "dxmi", **overrides: Any):
+
+class FeatureMapDetector:
+    """PyOD-style detector for feature maps over an inner vector :class:`EnergyDetector`.
+
+    Args:
+        inner: the vector detector applied at every location (default: ``make_detector(kind, **overrides)``).
+        top_k: the image score is the mean of the ``top_k`` largest location energies (1: the maximum).
+    """
+
+    def __init__(self, inner: EnergyDetector | None = None, kind: str = "dxmi", top_k: int = 1, **overrides: Any):
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, received {top_k!r}")
         self.inner = inner if inner is not None else make_detector(kind, **overrides)
+        self.top_k = top_k
         self.channels: int | None = None
 
     def fit(self, X: Any, y: Any = None, progress: bool = False) -> FeatureMapDetector:
@@ -59,12 +82,12 @@ class FeatureMapDetector:
         return e.reshape(x.shape[0], x.shape[2], x.shape[3]).numpy().astype(np.float64)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Image scores (N,): the maximum of the map."""
-        return self.score_map(X).reshape(np.asarray(X).shape[0], -1).max(1)
+        """Image scores (N,): the mean of the ``top_k`` largest location energies of each map."""
+        return image_scores(self.score_map(X), self.top_k)
 
     def save(self, folder: str | Path) -> Path:
         folder = self.inner.save(folder)
-        (folder / FEATURE_MAP_FILE).write_text(json.dumps({"channels": self.channels, "image_score": "max"}))
+        (folder / FEATURE_MAP_FILE).write_text(json.dumps({"channels": self.channels, "top_k": self.top_k}))
         return folder
 
 
@@ -82,10 +105,11 @@ def load_detector(folder: str | Path) -> EnergyDetector | FeatureMapDetector:
     inner = load_vector_detector(meta, tensors)
     fm = Path(folder) / FEATURE_MAP_FILE
     if fm.is_file():
-        det = FeatureMapDetector(inner)
-        det.channels = int(json.loads(fm.read_text())["channels"])
+        meta_fm = json.loads(fm.read_text())
+        det = FeatureMapDetector(inner, top_k=int(meta_fm.get("top_k", 1)))  # files before top_k: the max
+        det.channels = int(meta_fm["channels"])
         return det
     return inner
 
 
-__all__ = ["CONFIG_FILE", "FeatureMapDetector", "load_detector", "locations", "upsample_maps"]
+__all__ = ["CONFIG_FILE", "FeatureMapDetector", "image_scores", "load_detector", "locations", "upsample_maps"]
