@@ -7,29 +7,21 @@ import pytest
 import torch
 
 from dxmi.anomaly import FeatureMapDetector, image_scores, load_detector, upsample_maps
-from dxmi.anomaly.data import load_feature_maps
+from dxmi.anomaly.data import load_feature_maps, ring_feature_maps
 from dxmi.anomaly.feature_maps import locations
 from dxmi.metrics.anomaly import auroc
 
 
 def make_maps(n: int, n_anomalous: int, g: np.random.Generator, h: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """Normal locations: channels 0-1 on a ring of radius 2, channel 2 constant. An anomalous map has a
-    2 x 2 patch whose channels 0-1 sit on a ring of radius 3.5. Masks at twice the map resolution.
+    """The package's synthetic ring maps (constant third channel): features and masks.
 
-    Measured variants that this test does not use: with channel 2 pure noise (standardisation scales
-    it to unit variance) the image score, a max over 36 locations, is dominated by that noise (image
-    AUROC 0.67, pixel AUROC 0.97); with the patch at the ring's centre as well (a learned hole is
-    needed) image AUROC 0.44. The 2-D hole is learned in test_anomaly.py."""
-    a = g.uniform(0, 2 * np.pi, (n, h, h))
-    feats = np.stack([2 * np.cos(a), 2 * np.sin(a), np.ones((n, h, h))], 1)
-    feats[:, :2] += 0.1 * g.normal(size=(n, 2, h, h))
-    masks = np.zeros((n, 2 * h, 2 * h), dtype=np.float32)
-    for i in range(n - n_anomalous, n):
-        r, c = g.integers(0, h - 1, 2)
-        b = g.uniform(0, 2 * np.pi, (2, 2))
-        feats[i, :2, r:r + 2, c:c + 2] = 3.5 * np.stack([np.cos(b), np.sin(b)]) + 0.1 * g.normal(size=(2, 2, 2))
-        masks[i, 2 * r:2 * r + 4, 2 * c:2 * c + 4] = 1
-    return feats.astype(np.float32), masks
+    The pure-noise third channel variant (``noise_channel=True``) is measured, not tested, in
+    ``benchmarks/feature_map_topk.py``: it needs a top-k image score. With the patch at the ring's
+    centre as well (a learned hole is needed) image AUROC was 0.44. The 2-D hole is learned in
+    test_anomaly.py."""
+    fm = ring_feature_maps(n, n_anomalous, g, size=h)
+    assert fm.masks is not None
+    return fm.features, fm.masks
 
 
 def test_locations_layout():

@@ -191,3 +191,26 @@ def breast_cancer(seed: int = 0) -> Split:
         raise ImportError("the built-in breast-cancer data needs scikit-learn: pip install 'dxmi[anomaly]'") from e
     d = load_breast_cancer()
     return semi_supervised_split(d.data, 1 - d.target, seed, name="breast_cancer")
+
+
+def ring_feature_maps(n: int, n_anomalous: int, generator: np.random.Generator, size: int = 6,
+                      noise_channel: bool = False) -> FeatureMaps:
+    """A synthetic (n, 3, size, size) feature-map set with known defects (the last ``n_anomalous`` maps).
+
+    Every normal location has channels 0-1 on a ring of radius 2 (plus 0.1 noise) and channel 2
+    constant 1 (or standard normal noise with ``noise_channel``: a nuisance channel that carries no
+    signal). An anomalous map has a 2 x 2 patch whose channels 0-1 sit on a ring of radius 3.5.
+    Masks are at twice the map resolution, so pixel scores need upsampling.
+    """
+    g = generator
+    a = g.uniform(0, 2 * np.pi, (n, size, size))
+    third = g.normal(size=(n, size, size)) if noise_channel else np.ones((n, size, size))
+    feats = np.stack([2 * np.cos(a), 2 * np.sin(a), third], 1)
+    feats[:, :2] += 0.1 * g.normal(size=(n, 2, size, size))
+    masks = np.zeros((n, 2 * size, 2 * size), dtype=np.float32)
+    for i in range(n - n_anomalous, n):
+        r, c = g.integers(0, size - 1, 2)
+        b = g.uniform(0, 2 * np.pi, (2, 2))
+        feats[i, :2, r:r + 2, c:c + 2] = 3.5 * np.stack([np.cos(b), np.sin(b)]) + 0.1 * g.normal(size=(2, 2, 2))
+        masks[i, 2 * r:2 * r + 4, 2 * c:2 * c + 4] = 1
+    return FeatureMaps(features=feats.astype(np.float32), masks=masks)
