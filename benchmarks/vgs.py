@@ -65,9 +65,10 @@ def _references(target: Target, n: int, seed: int) -> tuple[torch.Tensor, torch.
     return target.sample(n, g), target.sample(n, g)
 
 
-def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path) -> dict[str, dict[str, Any]]:
+def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
+               extra: list[str] | None = None) -> dict[str, dict[str, Any]]:
     target = make_target(name)
-    cfg = make_config(name, (QUICK[name] if quick else []) + [f"seed={seed}"])
+    cfg = make_config(name, (QUICK[name] if quick else []) + list(extra or []) + [f"seed={seed}"])
     ref, floor = _references(target, n_eval, seed + 1)
     rows: dict[str, dict[str, Any]] = {}
 
@@ -141,15 +142,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", default=None, help="comma-separated subset (default: gmm,funnel,dw4[,lj13])")
     p.add_argument("--n-eval", type=int, default=2000, help="evaluation samples per method")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="TARGET:KEY=VALUE",
+                   help="override one VGS setting of one target on top of the mode's, e.g. "
+                        "--set funnel:num_steps=20 (repeatable; the baselines follow the VGS budget)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     names = args.targets.split(",") if args.targets else (["gmm", "funnel", "dw4"] + ([] if args.quick else ["lj13"]))
+    extra: dict[str, list[str]] = {}
+    for item in args.overrides:
+        target, sep, kv = item.partition(":")
+        if not sep or "=" not in kv or target not in names:
+            p.error(f"--set expects TARGET:KEY=VALUE with TARGET one of {names}, got {item!r}")
+        extra.setdefault(target, []).append(kv)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vgs_bench_") as tmp:
         for name in names:
             try:
-                results[name] = run_target(name, args.quick, args.n_eval, args.seed, Path(tmp))
+                results[name] = run_target(name, args.quick, args.n_eval, args.seed, Path(tmp), extra.get(name))
             except FileNotFoundError as e:
                 print(f"skipping {name}: {e}", file=sys.stderr)
                 continue
@@ -157,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             payload = {"targets": results, "quick": args.quick, "n_eval": args.n_eval, "seed": args.seed,
+                       "overrides": extra,
+                       "command": "python benchmarks/vgs.py " + " ".join(sys.argv[1:] if argv is None else argv),
                        "seconds_total": time.perf_counter() - t_start, "threads": 1}
             out.write_text(json.dumps(payload, indent=2))
     print_table(results)
