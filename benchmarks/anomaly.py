@@ -55,12 +55,13 @@ def pyod_detector(name: str, seed: int) -> Any:
     return makers[name]()
 
 
-def run_method(method: str, split: Any, seed: int) -> tuple[np.ndarray, float]:
+def run_method(method: str, split: Any, seed: int,
+               overrides: dict[str, Any] | None = None) -> tuple[np.ndarray, float]:
     from dxmi.anomaly import make_detector
 
     t0 = time.perf_counter()
     if method in EBM_METHODS:
-        det = make_detector(method, seed=seed).fit(split.x_train)
+        det = make_detector(method, seed=seed, **(overrides or {})).fit(split.x_train)
     elif method == "base_energy":  # the fixed quadratic base energy alone: standardised squared norm
         det = make_detector("dxmi", seed=seed, iterations=1)
         from dxmi.anomaly.detector import Standardizer, as_matrix
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="only print a saved result file as markdown tables (AUROC, AUPRC) and exit")
     p.add_argument("--workers", type=int, default=1,
                    help="datasets run in this many processes, one torch thread each (2 on the 2-core CPU)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="change one option of an EBM detector for this run, e.g. --set dxmi.gamma=1.0 "
+                        "(repeatable; an exploration tool: the benchmark's figures use the defaults)")
     p.add_argument("--resume", action="store_true",
                    help="keep the datasets already in --out (written after each dataset) and run the rest")
     args = p.parse_args(argv)
@@ -117,6 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     if set(methods) - set(METHODS):
         p.error(f"unknown method(s) {sorted(set(methods) - set(METHODS))}; choose from {METHODS}")
 
+    import yaml
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in args.overrides:
+        key, eq, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not eq or not dot or method not in EBM_METHODS:
+            p.error(f"--set expects METHOD.KEY=VALUE with METHOD one of {EBM_METHODS}, got {item!r}")
+        overrides.setdefault(method, {})[name.strip()] = yaml.safe_load(value)
+    from dxmi.anomaly import make_detector
+
+    for method, over in overrides.items():
+        try:
+            make_detector(method, **over)  # unknown or invalid options fail here, before any fit
+        except (TypeError, ValueError) as e:
+            p.error(f"--set: {e}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/anomaly.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -125,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(out.read_text())
         if saved.get("seeds") != seeds:
             p.error(f"--resume: {out} was run with seeds {saved.get('seeds')}, not {seeds}")
+        if saved.get("overrides", {}) != overrides:
+            p.error(f"--resume: {out} was run with --set {saved.get('overrides', {})}, not {overrides}")
         results = {n: r for n, r in saved.get("datasets", {}).items()
                    if n in names and set(methods) <= set(r)}
         if results:
@@ -135,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     def save(complete: bool) -> None:
         ordered = {n: results[n] for n in names if n in results}
         payload = {"datasets": ordered, "summary": summarise(ordered, methods) if ordered else {},
-                   "seeds": seeds, "complete": complete,
+                   "seeds": seeds, "complete": complete, "overrides": overrides,
                    "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
                               "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig())},
                    "command": command, "total_seconds": time.perf_counter() - start}
@@ -144,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         os.replace(tmp, out)  # atomic: an interrupted run leaves the last complete file
 
     # largest files first, so that no worker is left alone with a long job at the end
-    jobs = sorted(((n, str(files[n]), seeds, methods) for n in todo), key=lambda j: -os.path.getsize(j[1]))
+    jobs = sorted(((n, str(files[n]), seeds, methods, overrides) for n in todo),
+                  key=lambda j: -os.path.getsize(j[1]))
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
@@ -167,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def evaluate_dataset(job: tuple[str, str, list[int], list[str]]) -> tuple[str, dict[str, dict[str, float]], int, int]:
+def evaluate_dataset(
+    job: tuple[str, str, list[int], list[str], dict[str, dict[str, Any]]],
+) -> tuple[str, dict[str, dict[str, float]], int, int]:
     """All methods on one dataset over the seeds: mean AUROC / AUPRC / seconds and the AUROC std."""
-    name, path, seeds, methods = job
+    name, path, seeds, methods, overrides = job
     os.environ["OMP_NUM_THREADS"] = "1"
     import warnings
 
@@ -186,7 +211,7 @@ def evaluate_dataset(job: tuple[str, str, list[int], list[str]]) -> tuple[str, d
     for seed in seeds:
         split = semi_supervised_split(x, y, seed, name)
         for m in methods:
-            scores, sec = run_method(m, split, seed)
+            scores, sec = run_method(m, split, seed, overrides.get(m))
             per[m]["auroc"].append(auroc(scores, split.y_test))
             per[m]["auprc"].append(auprc(scores, split.y_test))
             per[m]["seconds"].append(sec)
