@@ -173,9 +173,10 @@ def main() -> int:
     cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
             "in_mode_fraction", "sigma_mean", "seconds"]
     for d, ms in agg.items():
-        print(f"\n{d}\n{'method':<13}" + "".join(f"{c:>16}" for c in cols))
+        width = max(len(c) for c in cols) + 2  # every header keeps a gap to the next
+        print(f"\n{d}\n{'method':<18}" + "".join(f"{c:>{width}}" for c in cols))
         for m, r in ms.items():
-            print(f"{m:<13}" + "".join(f"{r.get(c, float('nan')):>16.4f}" for c in cols))
+            print(f"{m:<18}" + "".join(f"{r.get(c, float('nan')):>{width}.4f}" for c in cols))
     print("\nchecks:")
     for k, v in ok.items():
         print(f"  [{'PASS' if v else 'FAIL'}] {k}")
