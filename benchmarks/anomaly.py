@@ -121,15 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     if set(methods) - set(METHODS):
         p.error(f"unknown method(s) {sorted(set(methods) - set(METHODS))}; choose from {METHODS}")
 
-    import yaml
+    from dxmi.config import ConfigError, parse_override
 
     overrides: dict[str, dict[str, Any]] = {}
     for item in args.overrides:
-        key, eq, value = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not eq or not dot or method not in EBM_METHODS:
+        try:
+            ((method, option),) = parse_override(item).items()  # "dxmi.gamma=1" -> {"dxmi": {"gamma": 1}}
+        except (ConfigError, ValueError):
+            method, option = "", None
+        if method not in EBM_METHODS or not isinstance(option, dict):
             p.error(f"--set expects METHOD.KEY=VALUE with METHOD one of {EBM_METHODS}, got {item!r}")
-        overrides.setdefault(method, {})[name.strip()] = yaml.safe_load(value)
+        overrides.setdefault(method, {}).update(option)
     from dxmi.anomaly import make_detector
 
     for method, over in overrides.items():
