@@ -28,6 +28,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 METHODS = ("ddpm_1000", "ddim_10", "ddim_4", "base_10", "base_4", "dxmi_10", "dxmi_4")
 
@@ -44,6 +45,19 @@ FULL: dict[str, dict] = {
     "mnist": {"preset": "mnist", "overrides": [], "n_eval": 2000, "n_ddpm": 1000,
               "dxmi": {10: [], 4: T4}},
 }
+
+
+def sampling_generator(seed: int) -> Any:
+    """The generator every method samples its evaluation images with (one per method, same seed)."""
+    import torch
+
+    return torch.Generator().manual_seed(20_000 + seed)
+
+
+def score(metric: Any, samples: Any) -> dict[str, float]:
+    """FD / precision / recall in the classifier's features, and the number of samples scored."""
+    s = metric(samples)
+    return {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples}
 
 
 def thresholds(res: dict) -> list[tuple[str, bool]]:
@@ -88,15 +102,14 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
     n = plan["n_eval"]
     out: dict[str, dict] = {}
     grids: dict[str, torch.Tensor] = {"data": dataset.sample(64, torch.Generator().manual_seed(0))}
-    gen = lambda: torch.Generator().manual_seed(20_000 + seed)  # noqa: E731
+    gen = lambda: sampling_generator(seed)  # noqa: E731
 
     def record(method: str, samples: torch.Tensor, seconds: float) -> None:
-        s = metric(samples)
-        out[method] = {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples,
-                       "seconds": seconds}
+        out[method] = {**score(metric, samples), "seconds": seconds}
+        r = out[method]
         grids[method] = samples[:64]
-        print(f"  [{name}] {method:<10} fd={s.fd:8.3f} precision={s.precision:.3f} recall={s.recall:.3f} "
-              f"n={s.n_samples} {seconds:7.1f}s", flush=True)
+        print(f"  [{name}] {method:<10} fd={r['fd']:8.3f} precision={r['precision']:.3f} recall={r['recall']:.3f} "
+              f"n={r['n_samples']} {seconds:7.1f}s", flush=True)
 
     with torch.no_grad():
         t0 = time.perf_counter()

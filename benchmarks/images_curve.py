@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from dxmi.config import load_config
     from dxmi.experiment import build_dataset, build_policy, image_metrics, pretrain, train
+    from images import sampling_generator, score  # benchmarks/images.py, next to this script
 
     steps = sorted(int(s) for s in args.steps.split(","))
     root = Path(args.workdir) / "digits"
@@ -50,15 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     dataset = build_dataset(cfg)
     model = pretrain(cfg).model.eval()
     metric = image_metrics(cfg, dataset)
-    gen = lambda: torch.Generator().manual_seed(20_000 + args.seed)  # noqa: E731  (images.py's sampling seed)
-
-    def score(samples: torch.Tensor) -> dict[str, float]:
-        s = metric(samples)
-        return {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples}
+    gen = lambda: sampling_generator(args.seed)  # noqa: E731  (the image benchmark's sampling seed)
 
     run_cfg = load_config("digits", [*common, *args.overrides])
     with torch.no_grad():
-        base = score(build_policy(run_cfg, model).sample(args.n, gen()))
+        base = score(metric, build_policy(run_cfg, model).sample(args.n, gen()))
     print(f"base_{run_cfg.sampler.num_steps}: fd={base['fd']:.3f} precision={base['precision']:.3f} "
           f"recall={base['recall']:.3f}", flush=True)
     out_dir = Path(args.workdir) / args.name
@@ -72,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         algo = train(c, resume=True).algorithm
         algo.train(False)
         with torch.no_grad():
-            row = {"iterations": n_it, **score(algo.sampling_policy.sample(args.n, gen())),
+            row = {"iterations": n_it, **score(metric, algo.sampling_policy.sample(args.n, gen())),
                    "seconds": time.perf_counter() - t0}
         curve.append(row)
         print(f"{args.name} seed {args.seed} it={n_it} fd={row['fd']:.3f} precision={row['precision']:.3f} "

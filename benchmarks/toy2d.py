@@ -172,8 +172,8 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
             "in_mode_fraction", "sigma_mean", "seconds"]
+    width = max(len(c) for c in cols) + 2  # every header keeps a gap to the next
     for d, ms in agg.items():
-        width = max(len(c) for c in cols) + 2  # every header keeps a gap to the next
         print(f"\n{d}\n{'method':<18}" + "".join(f"{c:>{width}}" for c in cols))
         for m, r in ms.items():
             print(f"{m:<18}" + "".join(f"{r.get(c, float('nan')):>{width}.4f}" for c in cols))
