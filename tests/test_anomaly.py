@@ -138,3 +138,13 @@ def test_shared_adbench_loaders():
     assert y is not None and x.shape == (3772, 6) and set(np.unique(y)) == {0, 1}
     xm, ym = load_labelled(mvtec["mvtec_bottle"])
     assert ym is not None and xm.shape[1] == 512
+
+
+def test_make_detector_types_options_like_a_run_config():
+    from dxmi.anomaly import make_detector
+
+    det = make_detector("dxmi", energy_lr="3e-4", iterations=7)  # YAML 1.1 reads 3e-4 as a string
+    assert det.config.energy_lr == 3e-4 and isinstance(det.config.energy_lr, float)
+    assert det.config.iterations == 7
+    with pytest.raises(ValueError, match="expected a number"):
+        make_detector("langevin_ebm", step_size="fast")

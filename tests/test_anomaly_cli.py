@@ -42,6 +42,8 @@ def test_cli_csv_score_and_errors(tmp_path, capsys):
     assert json.loads((out / "eval.json").read_text())["auroc"] > 0.95
     assert main(["anomaly", "fit", "--out", str(tmp_path / "x"), "--set", "nope=1"]) == 2
     assert "unknown dxmi option" in capsys.readouterr().err
+    assert main(["anomaly", "fit", "--out", str(tmp_path / "x"), "--set", "iterations=abc"]) == 2
+    assert "dxmi.iterations: expected an integer, got 'abc'" in capsys.readouterr().err
     assert main(["anomaly", "fit", "--out", str(tmp_path / "x"), "--top-k", "3"]) == 2
     assert "--top-k applies to feature maps only" in capsys.readouterr().err
     assert main(["anomaly", "score", "--out", str(tmp_path / "missing"), "--data", str(path)]) == 2

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from dxmi.algorithms import DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
 from dxmi.algorithms.base import Algorithm
+from dxmi.config import from_dict
 from dxmi.energies import MLPEnergy
 from dxmi.nets import TimeMLP
 from dxmi.policies import ResidualMLPPolicy
@@ -325,7 +326,8 @@ def make_detector(kind: str, **overrides: Any) -> EnergyDetector:
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ValueError(f"unknown {kind} option(s) {unknown}; valid: {sorted(fields)}")
-    return cls(cls.config_class(**overrides))
+    # typed like every run config: "3e-4" from the command line is a float, "abc" for one is an error
+    return cls(from_dict(cls.config_class, overrides, kind))
 
 
 def read_saved(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
