@@ -9,10 +9,12 @@ recall, mode coverage and in-mode fraction (8gaussians), and ``seconds`` (traini
     python benchmarks/toy2d.py --out results/toy2d_full.json          # more steps, 3 seeds, 7 datasets
 
 The full run pretrains each DDPM for 5000 steps (quick: 3000), trains DxMI for 1500 iterations
-(quick: the preset's 600 or 1000) and evaluates on 10000 samples (quick: 3000); about an hour
-with two workers on the 2-core CPU.
+(quick: the preset's 600 or 1000) and evaluates on 20000 samples. The ``data`` row is a second,
+independent draw of the data scored like a method: the noise floor of each metric at that sample
+size. About an hour with two workers on the 2-core CPU.
 
-Threads are fixed to 1 per worker; datasets run in ``--workers`` processes.
+Threads are fixed to 1 per worker. The DDPMs are trained first (one job per dataset and seed), then
+the baselines and every trained method run as separate jobs in ``--workers`` processes.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-QUICK = {"datasets": ["8gaussians", "2spirals", "checkerboard"], "seeds": [0], "n_eval": 3000,
-         "overrides": []}
-FULL = {"datasets": ["8gaussians", "2spirals", "checkerboard", "swissroll", "moons", "rings", "pinwheel"],
-        "seeds": [0, 1, 2], "n_eval": 10000,
-        "overrides": ["pretrain.steps=5000", "train.iterations=1500"]}
+# 20000 evaluation samples: at 3000 the SW between two independent draws of the data (the "data" row)
+# is ~0.08 on 8gaussians, larger than the 1000-step DDPM's, so a check against the DDPM would read noise.
+QUICK: dict[str, Any] = {"datasets": ["8gaussians", "2spirals", "checkerboard"], "seeds": [0], "n_eval": 20000,
+                         "overrides": []}
+FULL: dict[str, Any] = {
+    "datasets": ["8gaussians", "2spirals", "checkerboard", "swissroll", "moons", "rings", "pinwheel"],
+    "seeds": [0, 1, 2], "n_eval": 20000, "overrides": ["pretrain.steps=5000", "train.iterations=1500"]}
 
 METHOD_OVERRIDES: dict[str, list[str]] = {
     "dxmi_4": ["sampler.num_steps=4"],
@@ -43,18 +48,38 @@ METHOD_OVERRIDES: dict[str, list[str]] = {
 HALF_BUDGET = ("dxmi_10", "gcd_4")
 
 
-def run_dataset(args: tuple[str, int, dict, str]) -> dict:
-    name, seed, plan, workdir = args
+def _setup(name: str, seed: int, plan: dict, workdir: str) -> tuple:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
     from dxmi.config import load_config
-    from dxmi.experiment import build_dataset, build_policy, evaluate_samples, pretrain, train
 
     root = Path(workdir) / f"{name}_s{seed}"
     base_over = [*plan["overrides"], f"seed={seed}", "progress=false", "tensorboard=false", f"out={root / 'base'}"]
-    cfg = load_config(name, base_over)
+    return root, base_over, load_config(name, base_over)
+
+
+def pretrain_job(args: tuple[str, int, dict, str]) -> float:
+    """Phase 1: the dataset's 1000-step DDPM (seconds)."""
+    from dxmi.experiment import pretrain
+
+    _, _, cfg = _setup(*args)
+    t0 = time.perf_counter()
+    pretrain(cfg)
+    return time.perf_counter() - t0
+
+
+def method_job(args: tuple[str, int, dict, str, str, float]) -> dict:
+    """Phase 2: one part of one dataset: ``"baselines"`` (data, DDPM, DDIM, base samplers) or a
+    trained method of :data:`METHOD_OVERRIDES`, started from the phase-1 DDPM."""
+    name, seed, plan, workdir, part, pretrain_s = args
+    root, base_over, cfg = _setup(name, seed, plan, workdir)
+    import torch
+
+    from dxmi.config import load_config
+    from dxmi.experiment import build_dataset, build_policy, evaluate_samples, pretrain, train
+
     dataset = build_dataset(cfg)
     n = plan["n_eval"]
     ref = dataset.sample(n, torch.Generator().manual_seed(10_000 + seed))
@@ -70,40 +95,58 @@ def run_dataset(args: tuple[str, int, dict, str]) -> dict:
         print(f"  [{name} seed {seed}] {method:<12} sw={r['sw']:.4f} mmd={r['mmd']:.5f} "
               f"recall={r['recall']:.3f} {seconds:.1f}s", flush=True)
 
+    if part == "baselines":
+        record("data", dataset.sample(n, torch.Generator().manual_seed(30_000 + seed)), 0.0)
+        model = pretrain(cfg).model.eval()  # phase 1 left it finished: this only loads it
+        t0 = time.perf_counter()
+        record("ddpm_1000", model.sample_ancestral(n, gen()), time.perf_counter() - t0,
+               {"pretrain_seconds": pretrain_s})
+        for T in (4, 10):
+            t0 = time.perf_counter()
+            record(f"ddim_{T}", model.sample_ddim(n, T, gen()), time.perf_counter() - t0)
+            c = load_config(name, [*base_over, f"sampler.num_steps={T}"])
+            t0 = time.perf_counter()
+            record(f"base_{T}", build_policy(c, model).sample(n, gen()), time.perf_counter() - t0)
+        return {"dataset": name, "seed": seed, "methods": out}
+    m = part
+    mdir = root / m
+    (mdir / "pretrain").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(root / "base" / "pretrain" / "checkpoints", mdir / "pretrain" / "checkpoints",
+                    dirs_exist_ok=True)
+    extra = [f"train.iterations={cfg.train.iterations // 2}"] if m in HALF_BUDGET else []
+    c = load_config(name, [*base_over, *METHOD_OVERRIDES[m], *extra, f"out={mdir}"])
     t0 = time.perf_counter()
-    model = pretrain(cfg).model.eval()
-    pre_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    record("ddpm_1000", model.sample_ancestral(n, gen()), time.perf_counter() - t0, {"pretrain_seconds": pre_s})
-    for T in (4, 10):
-        t0 = time.perf_counter()
-        record(f"ddim_{T}", model.sample_ddim(n, T, gen()), time.perf_counter() - t0)
-        c = load_config(name, [*base_over, f"sampler.num_steps={T}"])
-        t0 = time.perf_counter()
-        record(f"base_{T}", build_policy(c, model).sample(n, gen()), time.perf_counter() - t0)
-    methods = ["dxmi_4", "dxmi_10", "gcd_4"] + (["dxmi_4_tau0"] if name == "8gaussians" else [])
-    for m in methods:
-        mdir = root / m
-        (mdir / "pretrain").mkdir(parents=True, exist_ok=True)
-        shutil.copytree(root / "base" / "pretrain" / "checkpoints", mdir / "pretrain" / "checkpoints",
-                        dirs_exist_ok=True)
-        extra = [f"train.iterations={cfg.train.iterations // 2}"] if m in HALF_BUDGET else []
-        c = load_config(name, [*base_over, *METHOD_OVERRIDES[m], *extra, f"out={mdir}"])
-        t0 = time.perf_counter()
-        algo = train(c, resume=False).algorithm
-        algo.train(False)
-        samples = algo.sampling_policy.sample(n, gen())
-        sigma = algo.sampling_policy.log_sigma.detach().exp()
-        # mean learned sigma over the stochastic steps: the entropy the sampler kept (tau1 = 0 shrinks it)
-        record(m, samples, time.perf_counter() - t0, {"sigma_mean": float(sigma[:-1].mean())})
-        if m == "dxmi_4" and name == "8gaussians":  # value guidance at sampling time: which sign helps?
-            from dxmi.policies import ValueGuidedPolicy
+    algo = train(c, resume=False).algorithm
+    algo.train(False)
+    samples = algo.sampling_policy.sample(n, gen())
+    sigma = algo.sampling_policy.log_sigma.detach().exp()
+    # mean learned sigma over the stochastic steps: the entropy the sampler kept (tau1 = 0 shrinks it)
+    record(m, samples, time.perf_counter() - t0, {"sigma_mean": float(sigma[:-1].mean())})
+    if m == "dxmi_4" and name == "8gaussians":  # value guidance at sampling time: which sign helps?
+        from dxmi.policies import ValueGuidedPolicy
 
-            for lam in (-0.5, 0.5):
-                t1 = time.perf_counter()
-                guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, lam).sample(n, gen())
-                record(f"dxmi_4_guided{lam:+g}", guided, time.perf_counter() - t1, {"guidance_scale": lam})
+        for lam in (-0.5, 0.5):
+            t1 = time.perf_counter()
+            guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, lam).sample(n, gen())
+            record(f"dxmi_4_guided{lam:+g}", guided, time.perf_counter() - t1, {"guidance_scale": lam})
     return {"dataset": name, "seed": seed, "methods": out}
+
+
+def methods_for(name: str) -> list[str]:
+    return ["dxmi_4", "dxmi_10", "gcd_4"] + (["dxmi_4_tau0"] if name == "8gaussians" else [])
+
+
+def estimated_seconds(name: str, part: str, plan: dict) -> float:
+    """Rough single-thread cost of a phase-2 job (fitted to the quick run on the 2-core CPU): a
+    training iteration costs ``T (0.007 + 2.1e-5 B)`` s, a 1000-step DDPM sample ``2.5e-6`` s per
+    point. Only used to start the longest jobs first, so that the pool does not end on one."""
+    if part == "baselines":
+        return 2.5e-6 * plan["n_eval"] * 1000
+    from dxmi.config import load_config
+
+    cfg = load_config(name, [*plan["overrides"], *METHOD_OVERRIDES[part]])
+    iterations = cfg.train.iterations // (2 if part in HALF_BUDGET else 1)
+    return iterations * cfg.sampler.num_steps * (0.007 + 2.1e-5 * cfg.train.algo.batch_size)
 
 
 def aggregate(results: list[dict]) -> dict:
@@ -143,6 +186,15 @@ def checks(agg: dict) -> dict[str, bool]:
     return out
 
 
+def _map(fn, jobs: list, workers: int) -> list:  # type: ignore[no-untyped-def]
+    if workers <= 1:
+        return [fn(j) for j in jobs]
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        return pool.map(fn, jobs, chunksize=1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3 datasets, 1 seed, preset step counts (< 10 min)")
@@ -151,18 +203,25 @@ def main() -> int:
     ap.add_argument("--workdir", default="runs/bench_toy2d", help="where the runs' checkpoints go")
     ap.add_argument("--datasets", nargs="*", default=None, help="override the dataset list")
     args = ap.parse_args()
-    plan = dict(QUICK if args.quick else FULL)
+    plan: dict[str, Any] = dict(QUICK if args.quick else FULL)
     if args.datasets:
         plan["datasets"] = args.datasets
-    jobs = [(d, s, plan, args.workdir) for d in plan["datasets"] for s in plan["seeds"]]
+    pairs = [(d, s) for d in plan["datasets"] for s in plan["seeds"]]
     t0 = time.perf_counter()
-    if args.workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(args.workers) as pool:
-            results = pool.map(run_dataset, jobs, chunksize=1)
-    else:
-        results = [run_dataset(j) for j in jobs]
+    # phase 1: one DDPM per (dataset, seed); phase 2: baselines and each trained method as its own job
+    pre = _map(pretrain_job, [(d, s, plan, args.workdir) for d, s in pairs], args.workers)
+    jobs = [(d, s, plan, args.workdir, part, pre_s) for (d, s), pre_s in zip(pairs, pre)
+            for part in ["baselines", *methods_for(d)]]
+    jobs.sort(key=lambda j: estimated_seconds(j[0], j[4], plan), reverse=True)
+    parts = _map(method_job, jobs, args.workers)
+    merged: dict[tuple[str, int], dict] = {}
+    for r in parts:
+        merged.setdefault((r["dataset"], r["seed"]), {"dataset": r["dataset"], "seed": r["seed"], "methods": {}})
+        merged[(r["dataset"], r["seed"])]["methods"].update(r["methods"])
+    order = ["data", "ddpm_1000", "ddim_4", "base_4", "ddim_10", "base_10", "dxmi_4", "dxmi_4_guided-0.5",
+             "dxmi_4_guided+0.5", "dxmi_10", "gcd_4", "dxmi_4_tau0"]
+    results = [{**r, "methods": {m: r["methods"][m] for m in order if m in r["methods"]}}
+               for r in (merged[p] for p in pairs)]
     agg = aggregate(results)
     ok = checks(agg)
     report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
