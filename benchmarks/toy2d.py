@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,8 @@ def checks(agg: dict) -> dict[str, bool]:
     return out
 
 
-def _map(fn, jobs: list, workers: int) -> list:  # type: ignore[no-untyped-def]
+def run_parallel(fn: Callable[[Any], Any], jobs: list, workers: int) -> list:
+    """``[fn(j) for j in jobs]`` (same order), in ``workers`` spawned processes when ``workers > 1``."""
     if workers <= 1:
         return [fn(j) for j in jobs]
     import multiprocessing as mp
@@ -209,19 +211,19 @@ def main() -> int:
     pairs = [(d, s) for d in plan["datasets"] for s in plan["seeds"]]
     t0 = time.perf_counter()
     # phase 1: one DDPM per (dataset, seed); phase 2: baselines and each trained method as its own job
-    pre = _map(pretrain_job, [(d, s, plan, args.workdir) for d, s in pairs], args.workers)
+    pre = run_parallel(pretrain_job, [(d, s, plan, args.workdir) for d, s in pairs], args.workers)
     jobs = [(d, s, plan, args.workdir, part, pre_s) for (d, s), pre_s in zip(pairs, pre)
             for part in ["baselines", *methods_for(d)]]
-    jobs.sort(key=lambda j: estimated_seconds(j[0], j[4], plan), reverse=True)
-    parts = _map(method_job, jobs, args.workers)
-    merged: dict[tuple[str, int], dict] = {}
+    # run the longest first, then put the parts back in the jobs' order (baselines, then methods)
+    longest_first = sorted(range(len(jobs)), key=lambda i: estimated_seconds(jobs[i][0], jobs[i][4], plan),
+                           reverse=True)
+    parts: list[dict] = [{}] * len(jobs)
+    for i, part in zip(longest_first, run_parallel(method_job, [jobs[i] for i in longest_first], args.workers)):
+        parts[i] = part
+    merged: dict[tuple[str, int], dict] = {p: {"dataset": p[0], "seed": p[1], "methods": {}} for p in pairs}
     for r in parts:
-        merged.setdefault((r["dataset"], r["seed"]), {"dataset": r["dataset"], "seed": r["seed"], "methods": {}})
         merged[(r["dataset"], r["seed"])]["methods"].update(r["methods"])
-    order = ["data", "ddpm_1000", "ddim_4", "base_4", "ddim_10", "base_10", "dxmi_4", "dxmi_4_guided-0.5",
-             "dxmi_4_guided+0.5", "dxmi_10", "gcd_4", "dxmi_4_tau0"]
-    results = [{**r, "methods": {m: r["methods"][m] for m in order if m in r["methods"]}}
-               for r in (merged[p] for p in pairs)]
+    results = [merged[p] for p in pairs]
     agg = aggregate(results)
     ok = checks(agg)
     report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
