@@ -59,11 +59,17 @@ METHOD_OVERRIDES: dict[str, list[str]] = {
 HALF_BUDGET = ("dxmi_10", "gcd_4")
 
 
-def _setup(name: str, seed: int, plan: dict, workdir: str) -> tuple:
+def one_thread() -> None:
+    """One torch thread per worker process: two workers on two cores, no oversubscription."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
+
+
+def _setup(name: str, seed: int, plan: dict, workdir: str) -> tuple:
+    """``(root, base overrides, config)`` of one dataset and seed; the base run is ``root / "base"``."""
+    one_thread()
     from dxmi.config import load_config
 
     root = Path(workdir) / f"{name}_s{seed}"
@@ -155,16 +161,16 @@ def exact_energy_job(name: str, seed: int, plan: dict, workdir: str, part: str) 
     import torch
 
     from dxmi.algorithms import DxMI
-    from dxmi.experiment import build_dataset, build_policy, build_value, evaluate_samples, load_pretrained
+    from dxmi.experiment import build_dataset, build_policy, build_value, data_shape, evaluate_samples, load_pretrained
     from dxmi.targets import from_callable
 
     dataset = build_dataset(cfg)
-    model = load_pretrained(cfg, (2,)).eval()  # the phase-1 DDPM (cfg.out is the dataset's base run)
+    (dim,) = data_shape(dataset)
+    model = load_pretrained(cfg, dim).eval()  # the phase-1 DDPM (cfg.out is the dataset's base run)
     torch.manual_seed(seed + 7)
     policy = build_policy(cfg, model)
-    energy = from_callable(lambda x: -dataset.log_prob(x), 2, name=f"{name}_exact")
-    value = build_value(cfg, (2,), energy)
-    dim = 2
+    energy = from_callable(lambda x: -dataset.log_prob(x), dim, name=f"{name}_exact")
+    value = build_value(cfg, dim, energy)
     tau1 = 0.0 if part.endswith("_tau0") else float(dim)
     algo_cfg = dataclasses.replace(cfg.train.algo, tau1=tau1, tau2=float(dim), batch_size=EXACT["batch_size"])
     algo = DxMI(policy, value, energy, algo_cfg, generator=torch.Generator().manual_seed(seed + 2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,10 +21,11 @@ from pathlib import Path
 
 def run(args: tuple[int, float, float, int, float]) -> dict:
     seed, tau1, tau2, iterations, sampler_lr = args
-    os.environ["OMP_NUM_THREADS"] = "1"
+    from toy2d import one_thread  # benchmarks/toy2d.py, next to this script
+
+    one_thread()
     import torch
 
-    torch.set_num_threads(1)
     from dxmi.algorithms import DxMI, DxMIConfig
     from dxmi.data import make_toy2d
     from dxmi.energies import MLPEnergy

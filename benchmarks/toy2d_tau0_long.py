@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -23,20 +22,19 @@ from pathlib import Path
 def run(args: tuple[str, int, int, int, int, str]) -> dict:
     """One arm: ``(name, seed, iterations, every, n_eval, workdir)`` with name ``tau1`` or ``tau0``."""
     name, seed, iterations, every, n_eval, workdir = args
-    os.environ["OMP_NUM_THREADS"] = "1"
+    from toy2d import _setup  # benchmarks/toy2d.py, next to this script
+
+    root, base_over, _ = _setup("8gaussians", seed, {"overrides": []}, workdir)
     import torch
 
-    torch.set_num_threads(1)
     from dxmi.config import load_config
     from dxmi.experiment import build_dataset, evaluate_samples, train
 
-    root = Path(workdir)
-    common = [f"seed={seed}", "progress=false", "tensorboard=false"]
     run_dir = root / name
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(root / "base" / "pretrain", run_dir / "pretrain")  # main() trained it
     extra = ["train.algo.tau1=0.0"] if name == "tau0" else []
-    cfg = load_config("8gaussians", [*common, *extra, f"train.iterations={iterations}", f"ckpt_every={every}",
+    cfg = load_config("8gaussians", [*base_over, *extra, f"train.iterations={iterations}", f"ckpt_every={every}",
                                      f"out={run_dir}"])
     dataset = build_dataset(cfg)
     ref = dataset.sample(n_eval, torch.Generator().manual_seed(10_000 + seed))
@@ -69,19 +67,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.every < 1 or args.iterations < args.every:
         ap.error(f"need 1 <= --every <= --iterations, got --every {args.every} --iterations {args.iterations}")
-    from toy2d import run_parallel  # benchmarks/toy2d.py, next to this script
-
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    from dxmi.config import load_config
-    from dxmi.experiment import pretrain
+    from toy2d import pretrain_job, run_parallel  # benchmarks/toy2d.py, next to this script
 
     t0 = time.perf_counter()
-    # the shared DDPM first, so that the two arms do not both train it
-    pretrain(load_config("8gaussians", [f"seed={args.seed}", "progress=false", "tensorboard=false",
-                                        f"out={Path(args.workdir) / 'base'}"]))
+    # the shared DDPM first (toy2d.py's phase 1, same run folder layout), so the arms do not both train it
+    pretrain_job(("8gaussians", args.seed, {"overrides": []}, args.workdir))
     jobs = [(arm, args.seed, args.iterations, args.every, args.n_eval, args.workdir) for arm in ("tau1", "tau0")]
     runs = run_parallel(run, jobs, 2)
     report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "seed": args.seed,
