@@ -101,6 +101,27 @@ def test_order_task_is_invisible_to_any_order_blind_memory() -> None:
     assert (outs[0][1] - outs[1][1]).abs().max() > 1e-4  # GRU: different
 
 
+def test_order_task_prices_self_written_records() -> None:
+    """Action 1 before the query costs ``action_cost``; action 0 is free; the answer pays 1."""
+    env = OrderRecall(num_envs=2, length=8, action_cost=2.0)
+    _, info = env.reset(seed=3)
+    _, r, term, _, _ = env.step(np.array([0, 1]))
+    np.testing.assert_array_equal(r, [0.0, -2.0])
+    assert not term.any()
+    for _ in range(6):
+        obs, r, *_ = env.step(np.array([0, 0]))
+        np.testing.assert_array_equal(r, [0.0, 0.0])
+    assert (obs[:, 2] == 1).all()  # the query: the answer is rewarded, never charged
+    answer = info["context"][:, 0].astype(np.int64)
+    _, r, term, _, _ = env.step(np.array([answer[0], 1 - answer[1]]))
+    np.testing.assert_array_equal(r, [1.0, 0.0])
+    assert term.all()
+    # the cheapest record of the order (one action 1 in half the episodes) loses return
+    assert 1.0 - env.action_cost / 2 < 0.5
+    with pytest.raises(ValueError, match="action_cost"):
+        OrderRecall(1, action_cost=-1.0)
+
+
 def test_gymnasium_spaces_are_optional() -> None:
     pytest.importorskip("gymnasium")
     obs_space, act_space = make_env("point", 2).spaces()

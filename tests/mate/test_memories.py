@@ -108,7 +108,7 @@ def test_state_size_does_not_grow(name: str) -> None:
 
 
 def test_mate_first_output_is_the_prior_embedding() -> None:
-    mem = MATEMemory(D, project=False).eval()
+    mem = MATEMemory(D, project=False, gate=False).eval()
     torch.testing.assert_close(mem.read(mem.init_state(3)), mem.e0.expand(3, D))
 
 

@@ -23,7 +23,7 @@ def collect(episodes: int, seed: int):
     rng = np.random.default_rng(seed)
     torch.manual_seed(123)  # the same (untrained) embedder for the train and test episodes
     tok = Tokenizer(1, env.action, D).double().eval()
-    mem = MATEMemory(D, project=False).double().eval()
+    mem = MATEMemory(D, project=False, gate=False).double().eval()
     state = mem.init_state(episodes)
     counts = np.zeros((episodes, 2 * K))
     states, outputs, targets, times = [], [], [], []
@@ -73,7 +73,7 @@ def test_linear_probe_recovers_nothing_beyond_the_sum() -> None:
     """Control: the counts are recoverable but the order is not; after pulls (0, 1) and (1, 0)
     (same rewards) the states are identical."""
     tok = Tokenizer(1, BernoulliBandit(1, arms=K).action, D).double().eval()
-    mem = MATEMemory(D, project=False).double().eval()
+    mem = MATEMemory(D, project=False, gate=False).double().eval()
     one = torch.ones(1, 1, dtype=torch.float64)
     r = torch.ones(1, dtype=torch.float64)
     finals = []

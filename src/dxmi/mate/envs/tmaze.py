@@ -63,17 +63,28 @@ class OrderRecall(BatchedContextualEnv):
 
     Observation ``(cue_A, cue_B, query)``: there is no clock, cues never touch each other, the
     start or the query, so the *multiset* of transitions is the same for both orders and any
-    order-blind memory (MATE) is at chance, while a recurrent memory can solve it. Actions before
-    the query have no effect. Context: ``(1,)`` = 1 if B came first. Needs ``length >= 6``.
+    order-blind memory (MATE) is at chance, while a recurrent memory can solve it. Context:
+    ``(1,)`` = 1 if B came first. Needs ``length >= 6``.
+
+    Actions before the query do not move anything, but they are part of the transition tokens, so
+    an agent could write the order into its own history (act 1 at the second cue only when it
+    remembers a first one) and an order-blind memory would then read it back from the multiset.
+    A gated MATE found that trick in 80 rollouts. Each action 1 before the query therefore costs
+    ``action_cost``: one such bit in half the episodes costs ``action_cost / 2`` and gains at
+    most 0.5 success, so with ``action_cost > 1`` the cheapest self-written record of the order
+    loses return and the optimal order-blind agent stays at chance. Action 0 is free.
     """
 
     reports_success = True
 
-    def __init__(self, num_envs: int = 8, length: int = 8) -> None:
+    def __init__(self, num_envs: int = 8, length: int = 8, action_cost: float = 2.0) -> None:
         super().__init__(num_envs)
         if length < 6:
             raise ValueError(f"length must be >= 6; got {length}")
+        if action_cost < 0:
+            raise ValueError(f"action_cost must be >= 0; got {action_cost}")
         self.length = length
+        self.action_cost = action_cost
         self.obs_dim = 3
         self.context_dim = 1
         self.action = ActionSpec(discrete=True, n=2)
@@ -102,7 +113,7 @@ class OrderRecall(BatchedContextualEnv):
                                                          np.ndarray]:
         query = self.t == self.length - 1
         correct = np.full(self.num_envs, query) & (actions == self.context[:, 0])
-        reward = correct.astype(float)
+        reward = correct.astype(float) - self.action_cost * ((not query) & (actions != 0))
         terminated = np.full(self.num_envs, query)
         self.t += 1
         obs = self._observe()

@@ -49,10 +49,12 @@ class MATEMemory(SequenceMemory):
     Args:
         token_dim: width ``d`` of the tokens (and of the output).
         project: project the output onto the sphere of radius ``sqrt(d)``.
-        gate: learn per-transition weights ``w_i in [0.01, 0.99]``.
+        gate: learn per-transition weights ``w_i in [0.01, 0.99]`` (on by default: on the point
+            robot the plain mean trailed the Transformer by 18 % after 300 rollouts, the gated one
+            by 6 %; ``gate=False`` is the ungated running mean).
     """
 
-    def __init__(self, token_dim: int, project: bool = True, gate: bool = False) -> None:
+    def __init__(self, token_dim: int, project: bool = True, gate: bool = True) -> None:
         super().__init__(token_dim)
         self.out_dim = token_dim
         self.project = project
