@@ -113,7 +113,8 @@ class OrderRecall(BatchedContextualEnv):
                                                          np.ndarray]:
         query = self.t == self.length - 1
         correct = np.full(self.num_envs, query) & (actions == self.context[:, 0])
-        reward = correct.astype(float) - self.action_cost * ((not query) & (actions != 0))
+        charged = np.zeros(self.num_envs) if query else self.action_cost * (actions != 0)
+        reward = correct.astype(float) - charged
         terminated = np.full(self.num_envs, query)
         self.t += 1
         obs = self._observe()
