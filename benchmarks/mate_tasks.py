@@ -34,7 +34,7 @@ PLAN: dict[str, tuple[str, ...]] = {
     "point": ("mate", *SEQUENCE_BASELINES, *REFERENCES),
     "pendulum": ("mate", *SEQUENCE_BASELINES, *REFERENCES),
 }
-# --quick: one seed; on the two costly tasks (the point robot's 300 rollouts, the pendulum) the
+# --quick: one seed; on the two costly tasks (the point robot's 260 rollouts, the pendulum) the
 # references go, every sequence baseline stays (the checks compare MATE with the best of them)
 QUICK_PLAN: dict[str, tuple[str, ...]] = {
     **PLAN,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dxmi.mate.envs import TASKS, OrderRecall, PassiveTMaze, make_env, mujoco_available
+from dxmi.mate.envs import TASKS, FlipPendulum, OrderRecall, PassiveTMaze, make_env, mujoco_available
 from dxmi.mate.memories import GRUMemory, MATEMemory
 from dxmi.mate.tokenizer import Tokenizer
 
@@ -120,6 +120,26 @@ def test_order_task_prices_self_written_records() -> None:
     assert 1.0 - env.action_cost / 2 < 0.5
     with pytest.raises(ValueError, match="action_cost"):
         OrderRecall(1, action_cost=-1.0)
+
+
+def test_pendulum_reward_and_hidden_sign() -> None:
+    """Upright and still with no torque is a fixed point worth 1 per step; the reward is
+    ``exp(-cost)``; the same action turns the pendulum opposite ways under the two signs."""
+    env = FlipPendulum(num_envs=2, horizon=5, gravity=5.0, max_torque=3.0)
+    env.reset(seed=0)
+    env.context = np.array([[1.0], [-1.0]])
+    env.theta[:] = 0.0
+    env.omega[:] = 0.0
+    for _ in range(2):
+        obs, r, *_ = env.step(np.zeros((2, 1)))
+        np.testing.assert_allclose(r, [1.0, 1.0])
+        np.testing.assert_allclose(obs, [[1.0, 0.0, 0.0]] * 2)
+    obs, r, *_ = env.step(np.full((2, 1), 0.5))
+    u = 1.5  # max_torque * a; the cost is charged on the pre-step state and this torque
+    np.testing.assert_allclose(r, np.exp(-0.001 * u**2))
+    omega = 3.0 * u * 0.05  # m = l = 1: thetadot += 3 u dt at theta = 0
+    np.testing.assert_allclose(obs[:, 2] * 8.0, [omega, -omega])
+    assert obs[0, 1] > 0 > obs[1, 1]
 
 
 def test_gymnasium_spaces_are_optional() -> None:
