@@ -150,11 +150,12 @@ def test_gymnasium_spaces_are_optional() -> None:
 
 @pytest.mark.skipif(not mujoco_available(), reason="mujoco is not installed (optional extra)")
 @pytest.mark.parametrize("task", ["cheetah_vel", "ant_dir"])
-def test_mujoco_tasks_smoke(task: str, tmp_path) -> None:
+def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch) -> None:
     """The wrapped MuJoCo task steps, and its packaged preset trains end to end (2 rollouts)."""
     from dxmi.mate.config import load_config
     from dxmi.mate.train import Trainer
 
+    monkeypatch.chdir(tmp_path)  # mujoco writes its warnings to ./MUJOCO_LOG.TXT
     env = make_env(task, 2, horizon=5)
     obs, info = env.reset(seed=0)
     assert obs.shape == (2, env.obs_dim) and info["context"].shape == (2, env.context_dim)
