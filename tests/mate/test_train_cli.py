@@ -12,9 +12,6 @@ from dxmi.mate.replay import EpisodeReplay
 from dxmi.mate.rollout import run_episodes
 from dxmi.mate.train import Trainer, build
 
-TINY = ["iterations=4", "eval_every=2", "warmup_iterations=1", "eval_episodes=8",
-        "num_envs=4", "batch_episodes=4", "width=16", "agent.hidden=32"]
-
 
 def test_unknown_keys_and_bad_values_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lenght'\]"):
@@ -36,9 +33,9 @@ def test_cli_error_is_one_line(capsys) -> None:
 
 
 @pytest.mark.parametrize("task", ["tmaze", "point"])
-def test_cli_train_resume_evaluate(tmp_path, capsys, task: str) -> None:
+def test_cli_train_resume_evaluate(tmp_path, capsys, task: str, tiny: list[str]) -> None:
     out = tmp_path / "run"
-    sets = [a for s in TINY for a in ("--set", s)]
+    sets = [a for s in tiny for a in ("--set", s)]
     assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", *sets]) == 0
     for name in ("log.csv", "curve.png", "checkpoint.safetensors", "checkpoint.json",
                  "config.yaml"):
@@ -56,8 +53,8 @@ def test_cli_train_resume_evaluate(tmp_path, capsys, task: str) -> None:
     assert summary["episodes"] == 8 and summary["task"] == task
 
 
-def test_resume_restores_weights_exactly(tmp_path) -> None:
-    cfg = load_config("bandit", TINY)
+def test_resume_restores_weights_exactly(tmp_path, tiny: list[str]) -> None:
+    cfg = load_config("bandit", tiny)
     a = Trainer(cfg, tmp_path, progress=False)
     a.run()
     b = Trainer(cfg, tmp_path, progress=False)
@@ -69,8 +66,8 @@ def test_resume_restores_weights_exactly(tmp_path) -> None:
 
 @pytest.mark.parametrize("task", ["tmaze", "point"])
 @pytest.mark.parametrize("memory", ["mate", "lstm", "transformer", "memoryless", "true_context"])
-def test_every_memory_trains_with_both_agents(task: str, memory: str) -> None:
-    cfg = load_config(task, [*TINY, f"memory={memory}"])
+def test_every_memory_trains_with_both_agents(task: str, memory: str, tiny: list[str]) -> None:
+    cfg = load_config(task, [*tiny, f"memory={memory}"])
     env, agent = build(cfg)
     replay = EpisodeReplay(16, env.max_steps, env.obs_dim, env.action, env.context_dim)
     gen = torch.Generator().manual_seed(0)
