@@ -6,7 +6,8 @@ For each memory and episode length T in (100, 300, 1000):
     ``--batch`` parallel episodes;
   * update_seconds: median time of one Double DQN update (online + target memory passes,
     backward, optimizer step) on ``--update-batch`` whole episodes of length T.
-Threads are pinned to 1. Thresholds checked: MATE(1000) <= 1.5 x MATE(100) and
+Threads are pinned to 1. ``--device cuda`` times on a GPU (synchronised before each clock read).
+Thresholds checked: MATE(1000) <= 1.5 x MATE(100) and
 Transformer(1000) >= 3 x MATE(1000) for the rollout step.
 
     python benchmarks/mate_cost.py --out results/mate_cost.json
@@ -34,29 +35,38 @@ LENGTHS = (100, 300, 1000)
 OBS, ACTIONS = 8, 4
 
 
-def make_agent(memory: str, width: int, max_len: int) -> DoubleDQN:
+def make_agent(memory: str, width: int, max_len: int, device: torch.device) -> DoubleDQN:
     kwargs = {"max_len": max_len} if memory == "transformer" else {}
     enc = Encoder(OBS, ActionSpec(discrete=True, n=ACTIONS), 0, memory, width,
                   memory_kwargs=kwargs)
-    return DoubleDQN(enc, AgentConfig(hidden=width), ACTIONS)
+    return DoubleDQN(enc, AgentConfig(hidden=width), ACTIONS).to(device)
+
+
+def clock(device: torch.device) -> float:
+    """``perf_counter`` after the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 @torch.no_grad()
 def rollout_step_seconds(agent: DoubleDQN, length: int, batch: int, gen: torch.Generator) -> float:
     agent.eval()
-    obs = torch.randn(length + 1, batch, OBS, generator=gen)
-    act = torch.randint(ACTIONS, (length, batch), generator=gen)
-    rew = torch.randn(length, batch, generator=gen)
-    mem, state = agent.encoder.begin(batch, torch.zeros(batch, 0))
+    dev = agent.device
+    obs = torch.randn(length + 1, batch, OBS, generator=gen).to(dev)
+    act = torch.randint(ACTIONS, (length, batch), generator=gen).to(dev)
+    rew = torch.randn(length, batch, generator=gen).to(dev)
+    empty = torch.zeros(batch, 0, device=dev)
+    mem, state = agent.encoder.begin(batch, empty)
     for t in range(3):  # warm-up on a throwaway state
-        agent.encoder.absorb(agent.encoder.begin(batch, torch.zeros(batch, 0))[1], obs[t],
-                             act[t], rew[t], obs[t + 1])
-    start = time.perf_counter()
+        agent.encoder.absorb(agent.encoder.begin(batch, empty)[1], obs[t], act[t], rew[t],
+                             obs[t + 1])
+    start = clock(dev)
     for t in range(length):
         f = agent.encoder.features(obs[t], mem)
         agent.act(f, explore=False, generator=gen)
         mem, state = agent.encoder.absorb(state, obs[t], act[t], rew[t], obs[t + 1])
-    return (time.perf_counter() - start) / length
+    return (clock(dev) - start) / length
 
 
 def update_seconds(agent: DoubleDQN, length: int, batch: int, repeats: int,
@@ -66,13 +76,13 @@ def update_seconds(agent: DoubleDQN, length: int, batch: int, repeats: int,
                       actions=torch.randint(ACTIONS, (batch, length), generator=gen),
                       rewards=torch.randn(batch, length, generator=gen),
                       terminated=torch.zeros(batch, length), valid=torch.ones(batch, length),
-                      context=torch.zeros(batch, 0))
+                      context=torch.zeros(batch, 0)).to(agent.device)
     agent.update(eb)  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock(agent.device)
         agent.update(eb)
-        times.append(time.perf_counter() - start)
+        times.append(clock(agent.device) - start)
     return statistics.median(times)
 
 
@@ -84,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=16, help="parallel episodes in rollout")
     p.add_argument("--update-batch", type=int, default=8, help="episodes per update")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda but CUDA is not available on this machine")
     torch.set_num_threads(1)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -93,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         results[name] = {}
         for length in LENGTHS:
-            agent = make_agent(name, args.width, max_len=length + 8)
+            agent = make_agent(name, args.width, max_len=length + 8, device=device)
             roll = rollout_step_seconds(agent, length, args.batch, gen)
             upd = update_seconds(agent, length, args.update_batch, repeats, gen)
             results[name][str(length)] = {"rollout_step_seconds": roll, "update_seconds": upd}
             print(f"  {name:12s} T={length:5d}  step {roll * 1e3:8.3f} ms  "
                   f"update {upd * 1e3:9.1f} ms", flush=True)
     print(f"\nwidth {args.width}, rollout batch {args.batch}, update batch {args.update_batch}, "
-          "1 thread")
+          f"1 thread, {device}")
     print(f"{'model':12s}" + "".join(f"  step@{t:<5d}(ms)" for t in LENGTHS)
           + "".join(f"  upd@{t:<5d}(ms)" for t in LENGTHS))
     for name, row in results.items():
@@ -123,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     out = {"models": results, "checks": checks,
            "settings": {"width": args.width, "rollout_batch": args.batch,
                         "update_batch": args.update_batch, "threads": 1,
-                        "update_repeats": repeats, "torch": torch.__version__}}
+                        "update_repeats": repeats, "torch": torch.__version__,
+                        "device": str(device)}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     return 0

@@ -44,7 +44,8 @@ QUICK_PLAN: dict[str, tuple[str, ...]] = {
 SUCCESS_TASKS = ("tmaze", "order")
 
 
-def run_one(task: str, memory: str, seed: int, overrides: list[str]) -> dict[str, float]:
+def run_one(task: str, memory: str, seed: int, overrides: list[str],
+            device: str) -> dict[str, float]:
     import torch
 
     from dxmi.mate.config import load_config
@@ -54,7 +55,7 @@ def run_one(task: str, memory: str, seed: int, overrides: list[str]) -> dict[str
     cfg = load_config(task, [f"memory={memory}", f"seed={seed}", *overrides])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        result = Trainer(cfg, tmp, progress=False).run()
+        result = Trainer(cfg, tmp, progress=False, device=device).run()
     return {"mean_return": result.mean_return, "success_rate": result.success_rate,
             "seconds": time.perf_counter() - start}
 
@@ -90,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=list(PLAN), choices=list(PLAN))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override applied to every run")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda (agents and replay; the environments stay on CPU)")
     args = p.parse_args(argv)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error(f"--device {args.device} but CUDA is not available on this machine")
     seeds = [0] if args.quick else list(range(args.seeds))
     plan = QUICK_PLAN if args.quick else PLAN
     jobs = [(task, mem, seed) for task in args.tasks for mem in plan[task] for seed in seeds]
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     raw: dict[tuple[str, str], list[dict[str, float]]] = {}
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(run_one, t, m, s, args.set): (t, m) for t, m, s in jobs}
+        futures = {pool.submit(run_one, t, m, s, args.set, args.device): (t, m) for t, m, s in jobs}
         for fut in tqdm(as_completed(futures), total=len(futures), desc="runs"):
             raw.setdefault(futures[fut], []).append(fut.result())
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total wall time {total / 60:.1f} min, {args.workers} worker(s)")
     out = {"tasks": table, "checks": result_checks,
            "settings": {"quick": args.quick, "seeds": seeds, "workers": args.workers,
-                        "overrides": args.set, "wall_seconds": total, "threads_per_run": 1}}
+                        "overrides": args.set, "wall_seconds": total, "threads_per_run": 1,
+                        "device": args.device}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     return 0

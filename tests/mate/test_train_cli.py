@@ -84,3 +84,45 @@ def test_every_memory_trains_with_both_agents(task: str, memory: str, tiny: list
 def test_agent_config_defaults_follow_reference() -> None:
     cfg = AgentConfig()
     assert cfg.gamma == 0.99 and cfg.grad_clip == 5.0
+
+
+@pytest.mark.parametrize("name", ["banana", "mps", *([] if torch.cuda.is_available() else ["cuda"])])
+def test_bad_device_is_a_one_line_error(tmp_path, capsys, name: str) -> None:
+    assert main(["mate-train", "--out", str(tmp_path / "run"), "--device", name, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --device '{name}'"), err
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+@pytest.mark.parametrize("task", ["tmaze", "point"])
+def test_cuda_run_resumes_on_cpu_and_evaluates_on_cuda(tmp_path, capsys, task: str,
+                                                      tiny: list[str]) -> None:
+    out = tmp_path / "run"
+    sets = [a for s in tiny for a in ("--set", s)]
+    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--device",
+                 "cuda", *sets]) == 0
+    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--device",
+                 "cpu", "--resume", *sets, "--set", "iterations=6"]) == 0
+    assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 6
+    capsys.readouterr()
+    assert main(["mate-evaluate", str(out), "--episodes", "8", "--device", "cuda"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 8
+
+
+@needs_cuda
+def test_seeded_exploration_is_the_same_on_cpu_and_cuda(tiny: list[str]) -> None:
+    """With epsilon = 1 every DQN action is a draw of the CPU generator, on any device."""
+    cfg = load_config("tmaze", tiny)
+    actions = []
+    for device in ("cpu", "cuda"):
+        env, agent = build(cfg, device=device)
+        agent.epsilon = 1.0
+        batch, _ = run_episodes(env, agent, explore=True, seed=3,
+                                generator=torch.Generator().manual_seed(3))
+        assert batch.obs.device.type == device
+        actions.append(batch.actions.cpu())
+    torch.testing.assert_close(actions[0], actions[1])

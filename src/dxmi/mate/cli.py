@@ -17,19 +17,31 @@ import torch
 from dxmi.mate.config import ConfigError, load_config
 
 
-def _check_device(device: str) -> None:
-    if device != "cpu":
-        raise ConfigError(f"--device {device!r}: the MATE tasks are CPU-sized and run on 'cpu' "
-                          "only in this version")
+def resolve_device(name: str) -> torch.device:
+    """``--device`` as a ``torch.device``; a one-line error for a bad name or a missing GPU."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"--device {name!r} is not a device (try cpu, cuda, cuda:1)") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name!r} but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name!r} but this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ConfigError(f"--device {name!r}: MATE runs on cpu or cuda")
+    return device
 
 
 def _train(args: argparse.Namespace) -> int:
     from dxmi.mate.train import Trainer
 
-    _check_device(args.device)
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.set)
-    result = Trainer(cfg, args.out, progress=not args.quiet).run(resume=args.resume)
+    trainer = Trainer(cfg, args.out, progress=not args.quiet, device=device)
+    result = trainer.run(resume=args.resume)
     summary = {"task": cfg.task, "memory": cfg.memory, "mean_return": result.mean_return,
                "success_rate": result.success_rate, "out": str(args.out)}
     print(json.dumps(summary))
@@ -39,9 +51,9 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from dxmi.mate.train import evaluate, load_trained
 
-    _check_device(args.device)
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    cfg, agent = load_trained(args.run)
+    cfg, agent = load_trained(args.run, device)
     if args.set:
         raise ConfigError("mate-evaluate takes the run's own config; --set is not supported")
     result = evaluate(cfg, agent, args.episodes)
@@ -69,7 +81,9 @@ def _one_line_errors(func: Callable[[argparse.Namespace], int]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", help="only 'cpu' (default)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default), cuda or cuda:N: holds the agent and the replay; the "
+                        "environments step on the CPU. The presets are CPU-sized")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dots for nesting: agent.lr=1e-3)")

@@ -6,6 +6,7 @@ of complete, aligned sequences the memory can run over in one pass.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -55,22 +56,26 @@ class EpisodeReplay:
         capacity: number of episodes kept.
         max_len: the longest episode (``T``).
         obs_dim, action, context_dim: task sizes.
+        device: where the episodes are stored (the learner's device, so a sampled batch needs
+            no copy); indices are drawn with a CPU generator on any device.
     """
 
     def __init__(self, capacity: int, max_len: int, obs_dim: int, action: ActionSpec,
-                 context_dim: int) -> None:
+                 context_dim: int, device: torch.device | str = "cpu") -> None:
         if capacity < 1 or max_len < 1:
             raise ValueError(f"capacity and max_len must be >= 1; got {capacity}, {max_len}")
         self.capacity = capacity
         self.max_len = max_len
         self.action = action
-        self.obs = torch.zeros(capacity, max_len + 1, obs_dim)
-        self.actions = (torch.zeros(capacity, max_len, dtype=torch.long) if action.discrete
-                        else torch.zeros(capacity, max_len, action.dim))
-        self.rewards = torch.zeros(capacity, max_len)
-        self.terminated = torch.zeros(capacity, max_len)
-        self.valid = torch.zeros(capacity, max_len)
-        self.context = torch.zeros(capacity, context_dim)
+        self.device = torch.device(device)
+        zeros = functools.partial(torch.zeros, device=self.device)
+        self.obs = zeros(capacity, max_len + 1, obs_dim)
+        self.actions = (zeros(capacity, max_len, dtype=torch.long) if action.discrete
+                        else zeros(capacity, max_len, action.dim))
+        self.rewards = zeros(capacity, max_len)
+        self.terminated = zeros(capacity, max_len)
+        self.valid = zeros(capacity, max_len)
+        self.context = zeros(capacity, context_dim)
         self.cursor = 0
         self.size = 0
 
@@ -85,11 +90,11 @@ class EpisodeReplay:
         if batch.length != self.max_len or batch.obs.shape[-1] != self.obs.shape[-1]:
             raise ValueError(f"episodes must be padded to T={self.max_len} with obs "
                              f"{self.obs.shape[-1]}; got obs {tuple(batch.obs.shape)}")
-        idx = (self.cursor + torch.arange(batch.batch_size)) % self.capacity
+        idx = (self.cursor + torch.arange(batch.batch_size, device=self.device)) % self.capacity
         src = (batch.obs, batch.actions, batch.rewards, batch.terminated, batch.valid,
                batch.context)
         for dst, s in zip(self._fields(), src):
-            dst[idx] = s.to(dst.dtype)
+            dst[idx] = s.to(self.device, dst.dtype)
         self.cursor = int((self.cursor + batch.batch_size) % self.capacity)
         self.size = min(self.size + batch.batch_size, self.capacity)
 
@@ -97,10 +102,12 @@ class EpisodeReplay:
         """``n`` episodes drawn uniformly with replacement."""
         if self.size == 0:
             raise RuntimeError("replay is empty")
-        idx = torch.randint(self.size, (n,), generator=generator)
+        idx = torch.randint(self.size, (n,), generator=generator, device=generator.device)
+        idx = idx.to(self.device)
         return EpisodeBatch(*(f[idx] for f in self._fields()))
 
     def state_dict(self) -> dict[str, Tensor]:
+        """The stored episodes (on the replay's device) and the cursor, keys ``replay.*``."""
         names = ("obs", "actions", "rewards", "terminated", "valid", "context")
         out = {f"replay.{k}": v for k, v in zip(names, self._fields())}
         out["replay.cursor_size"] = torch.tensor([self.cursor, self.size])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,19 +28,22 @@ def run_episodes(env: BatchedContextualEnv, agent: Agent, explore: bool, seed: i
     """Play ``env.num_envs`` episodes to the end; return them padded to ``env.max_steps``.
 
     The memory is advanced one transition per step (``Encoder.absorb``), never re-run over the
-    history. Buffers are allocated once per call.
+    history. Buffers are allocated once per call, on the agent's device; per step only the
+    observation goes to the device and the action comes back to the (numpy) environment.
     """
     was_training = agent.training
     agent.eval()
+    device = agent.device
+    zeros = functools.partial(torch.zeros, device=device)
     b, t_max = env.num_envs, env.max_steps
     obs_np, info = env.reset(seed=seed)
-    obs = torch.zeros(b, t_max + 1, env.obs_dim)
-    actions = (torch.zeros(b, t_max, dtype=torch.long) if env.action.discrete
-               else torch.zeros(b, t_max, env.action.dim))
-    rewards = torch.zeros(b, t_max)
-    terminated = torch.zeros(b, t_max)
-    valid = torch.zeros(b, t_max)
-    context = torch.as_tensor(info["context"], dtype=torch.float32)
+    obs = zeros(b, t_max + 1, env.obs_dim)
+    actions = (zeros(b, t_max, dtype=torch.long) if env.action.discrete
+               else zeros(b, t_max, env.action.dim))
+    rewards = zeros(b, t_max)
+    terminated = zeros(b, t_max)
+    valid = zeros(b, t_max)
+    context = torch.as_tensor(info["context"], dtype=torch.float32).to(device)
     obs[:, 0] = torch.as_tensor(obs_np)
     mem_out, state = agent.encoder.begin(b, context)
     returns = np.zeros(b)
@@ -49,13 +53,13 @@ def run_episodes(env: BatchedContextualEnv, agent: Agent, explore: bool, seed: i
         live = torch.as_tensor(~env.done)
         f = agent.encoder.features(obs[:, t], mem_out)
         a = agent.act(f, explore, generator)
-        next_np, r_np, term_np, _, info = env.step(a.numpy())
-        r = torch.as_tensor(r_np)
+        next_np, r_np, term_np, _, info = env.step(a.cpu().numpy())
+        r = torch.as_tensor(r_np, dtype=torch.float32).to(device)
         obs[:, t + 1] = torch.as_tensor(next_np)
         actions[:, t] = a
         rewards[:, t] = r
         terminated[:, t] = torch.as_tensor(term_np, dtype=torch.float32)
-        valid[:, t] = live.float()
+        valid[:, t] = live
         returns += r_np
         steps += int(live.sum())
         if env.done.all():

@@ -56,12 +56,17 @@ class LogRow:
     seconds: float
 
 
-def build(cfg: TrainConfig, num_envs: int | None = None) -> tuple[BatchedContextualEnv, Agent]:
-    """The task's batched env and a fresh agent for ``cfg``."""
+def build(cfg: TrainConfig, num_envs: int | None = None,
+          device: torch.device | str = "cpu") -> tuple[BatchedContextualEnv, Agent]:
+    """The task's batched env (numpy, CPU) and a fresh agent for ``cfg`` on ``device``.
+
+    The agent's optimizers hold its parameters by reference, so moving it after construction
+    keeps them valid (their state is still empty).
+    """
     env = make_env(cfg.task, num_envs or cfg.num_envs, **cfg.env)
     encoder = Encoder(env.obs_dim, env.action, env.context_dim, cfg.memory, cfg.width,
                       cfg.embed_blocks, cfg.dropout, cfg.memory_kwargs)
-    return env, build_agent(encoder, cfg.agent)
+    return env, build_agent(encoder, cfg.agent).to(torch.device(device))
 
 
 def evaluate(cfg: TrainConfig, agent: Agent, episodes: int) -> EvalResult:
@@ -115,16 +120,23 @@ def _parse_row(row: dict[str, str]) -> LogRow:
 
 
 class Trainer:
-    """Runs ``cfg`` into ``out_dir``; ``resume=True`` continues from its checkpoint."""
+    """Runs ``cfg`` into ``out_dir``; ``resume=True`` continues from its checkpoint.
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> None:
+    ``device`` holds the agent and the replay; the environments stay numpy on the CPU. The
+    seeded draws (exploration noise, replay indices) come from a CPU generator on every device;
+    the checkpoint is device-free, so a run may resume on another device.
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True,
+                 device: torch.device | str = "cpu") -> None:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.progress = progress
+        self.device = torch.device(device)
         torch.manual_seed(cfg.seed)
-        self.env, self.agent = build(cfg)
+        self.env, self.agent = build(cfg, device=self.device)
         self.replay = EpisodeReplay(cfg.replay_capacity, self.env.max_steps, self.env.obs_dim,
-                                    self.env.action, self.env.context_dim)
+                                    self.env.action, self.env.context_dim, self.device)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.iteration = 0
         self.env_steps = 0
@@ -135,12 +147,14 @@ class Trainer:
     def save(self) -> None:
         """Write ``checkpoint.safetensors`` and ``checkpoint.json`` atomically (tmp + rename)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        tensors = {f"agent.{k}": v.detach().clone().contiguous()
-                   for k, v in self.agent.state_dict().items()}
+        tensors = {f"agent.{k}": v for k, v in self.agent.state_dict().items()}
         tensors.update(self.replay.state_dict())
         tensors.update(_flat_optimizer_state(self.agent))
+        tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
         tensors["rng.generator"] = self.gen.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         tmp = self.out / "checkpoint.safetensors.tmp"
         save_file(tensors, str(tmp))
         os.replace(tmp, self.out / "checkpoint.safetensors")
@@ -159,6 +173,8 @@ class Trainer:
         _load_optimizer_state(self.agent, tensors)
         self.gen.set_state(tensors["rng.generator"])
         torch.set_rng_state(tensors["rng.torch"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.iteration, self.env_steps = meta["iteration"], meta["env_steps"]
         self.updates = meta["updates"]
         if (self.out / "log.csv").exists():
@@ -249,14 +265,15 @@ class Trainer:
         return result
 
 
-def load_trained(run_dir: str | Path) -> tuple[TrainConfig, Agent]:
-    """Config and agent of a finished (or checkpointed) run."""
+def load_trained(run_dir: str | Path,
+                 device: torch.device | str = "cpu") -> tuple[TrainConfig, Agent]:
+    """Config and agent (on ``device``) of a finished (or checkpointed) run."""
     run_dir = Path(run_dir)
     meta_path = run_dir / "checkpoint.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"no checkpoint in {run_dir} (expected checkpoint.json)")
     cfg = config_from_dict(json.loads(meta_path.read_text())["config"])
-    _, agent = build(cfg, num_envs=1)
+    _, agent = build(cfg, num_envs=1, device=device)
     tensors = load_file(str(run_dir / "checkpoint.safetensors"))
     agent.load_state_dict({k[len("agent."):]: v for k, v in tensors.items()
                            if k.startswith("agent.")})

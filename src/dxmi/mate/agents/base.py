@@ -62,6 +62,11 @@ class Agent(nn.Module, ABC):
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
         self.epsilon = 0.0
 
+    @property
+    def device(self) -> torch.device:
+        """Where the agent's parameters live (move the agent with ``.to(device)``)."""
+        return next(self.parameters()).device
+
     @abstractmethod
     def act(self, features: Tensor, explore: bool, generator: torch.Generator) -> Tensor:
         """Actions for features ``(B, F)``: ``(B,)`` long or ``(B, A)`` in [-1, 1]."""

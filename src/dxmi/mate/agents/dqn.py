@@ -34,10 +34,10 @@ class DoubleDQN(Agent):
         greedy = self.q(features).argmax(dim=-1)
         if not explore or self.epsilon <= 0.0:
             return greedy
-        b = features.shape[0]
-        rand = torch.randint(self.num_actions, (b,), generator=generator)
-        use_rand = torch.rand(b, generator=generator) < self.epsilon
-        return torch.where(use_rand, rand, greedy)
+        b, dev = features.shape[0], generator.device  # draws on the generator's device
+        rand = torch.randint(self.num_actions, (b,), generator=generator, device=dev)
+        use_rand = torch.rand(b, generator=generator, device=dev) < self.epsilon
+        return torch.where(use_rand.to(greedy.device), rand.to(greedy.device), greedy)
 
     def update(self, batch: EpisodeBatch) -> Metrics:
         cfg = self.config

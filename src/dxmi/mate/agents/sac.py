@@ -49,10 +49,18 @@ class SAC(Agent):
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
 
     def policy(self, f: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """Sample ``a = tanh(mu + sigma eps)`` and its log-density ``(...,)``."""
+        """Sample ``a = tanh(mu + sigma eps)`` and its log-density ``(...,)``.
+
+        With a ``generator``, ``eps`` is drawn on the generator's device and moved to ``f``'s,
+        so a seeded rollout draws the same noise on CPU and GPU; without one, on ``f``'s device.
+        """
         mu, log_std = self.actor(f).chunk(2, dim=-1)
         log_std = log_std.clamp(-5.0, 2.0)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        if generator is None:
+            eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
+        else:
+            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,
+                              device=generator.device).to(mu.device)
         u = mu + log_std.exp() * eps
         a = torch.tanh(u)
         logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
