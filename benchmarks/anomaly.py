@@ -37,7 +37,7 @@ import numpy as np
 QUICK_TABULAR = ["thyroid", "cardio", "Pima", "vowels", "WBC", "Ionosphere"]
 QUICK_MVTEC = ["mvtec_bottle", "mvtec_carpet", "mvtec_screw"]
 PYOD_METHODS = ["iforest", "lof", "ocsvm", "ecod", "knn"]
-EBM_METHODS = ["dxmi", "langevin_ebm"]
+EBM_METHODS = ["dxmi", "langevin_ebm", "vgs_ebm"]
 METHODS = [*EBM_METHODS, *PYOD_METHODS, "base_energy"]
 
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from dxmi.anomaly.data import adbench_files
-    from dxmi.anomaly.detector import DxMIDetectorConfig, LangevinDetectorConfig
+    from dxmi.anomaly.detector import DxMIDetectorConfig, LangevinDetectorConfig, VGSDetectorConfig
 
     files = {**adbench_files("classical", args.data_root), **adbench_files("mvtec", args.data_root)}
     if args.datasets:
@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"datasets": ordered, "summary": summarise(ordered, methods) if ordered else {},
                    "seeds": seeds, "complete": complete, "overrides": overrides,
                    "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
-                              "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig())},
+                              "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig()),
+                              "vgs_ebm": dataclasses.asdict(VGSDetectorConfig())},
                    "command": command, "total_seconds": time.perf_counter() - start}
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(payload, indent=2))

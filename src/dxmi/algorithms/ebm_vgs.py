@@ -3,7 +3,9 @@
 One :meth:`EBMVGS.update` on a data batch ``x (B, D)``:
 
 1. negatives ``x^- ~`` VGS(E_theta) (``T`` steps, last step ``grad E_theta``);
-2. energy step on ``L = mean E(x) - mean E(x^-) + gamma (mean E(x)^2 + mean E(x^-)^2)``;
+2. energy step on ``L = mean E(x) - mean E(x^-) + gamma (mean m(x)^2 + mean m(x^-)^2)``, where
+   ``m = Energy.magnitude`` is the energy less any fixed base term (the loss of
+   :class:`~dxmi.algorithms.LangevinCD` and of DxMI's energy step);
 3. ``vgs_steps`` VGS TD iterations against the updated energy (:meth:`VGSNegatives.update`).
 
 :class:`VGSNegatives` is the reusable part: "give me negatives for this energy, and keep adapting to
@@ -39,11 +41,13 @@ class EnergyTarget(Target):
 
 class VGSNegatives:
     """A VGS sampler that tracks a changing energy: ``update()`` runs ``steps`` VGS iterations,
-    ``sample(n, generator)`` returns ``(n, D)`` negatives (detached)."""
+    ``sample(n, generator)`` returns ``(n, D)`` negatives (detached). ``generator`` drives the VGS
+    updates (default: one seeded from ``cfg.seed``)."""
 
-    def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, steps: int = 1):
+    def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, steps: int = 1,
+                 generator: torch.Generator | None = None):
         self.target = EnergyTarget(energy_model, dim)
-        self.vgs = VGS(self.target, cfg)
+        self.vgs = VGS(self.target, cfg, generator=generator)
         self.steps = steps
 
     def update(self) -> Metrics:
@@ -60,10 +64,11 @@ class EBMVGS(Algorithm):
     """Contrastive divergence with VGS negatives. ``update(batch (B, D)) -> Metrics``."""
 
     def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, energy_lr: float = 1e-3,
-                 reg: float = 0.1, vgs_steps: int = 1, max_grad_norm: float | None = 1.0):
+                 reg: float = 0.1, vgs_steps: int = 1, max_grad_norm: float | None = 1.0,
+                 generator: torch.Generator | None = None):
         self.energy_model = energy_model.to(cfg.device)
         self.dim = dim
-        self.negatives = VGSNegatives(self.energy_model, dim, cfg, steps=vgs_steps)
+        self.negatives = VGSNegatives(self.energy_model, dim, cfg, steps=vgs_steps, generator=generator)
         self.reg = reg
         self.max_grad_norm = max_grad_norm
         self.generator = self.negatives.vgs.generator
@@ -83,7 +88,8 @@ class EBMVGS(Algorithm):
         check_shape("EBMVGS batch", batch, (None, self.dim))
         neg = self.negatives.sample(batch.shape[0], self.generator)
         e_pos, e_neg = self.energy_model(batch), self.energy_model(neg)
-        loss = e_pos.mean() - e_neg.mean() + self.reg * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+        m_pos, m_neg = self.energy_model.magnitude(batch, e_pos), self.energy_model.magnitude(neg, e_neg)
+        loss = e_pos.mean() - e_neg.mean() + self.reg * (m_pos.pow(2).mean() + m_neg.pow(2).mean())
         opt = self.optimizers["energy"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -175,12 +175,13 @@ def no_data(n: int, generator: torch.Generator) -> Tensor:
 class VGS(Algorithm):
     """Value Gradient Sampler training on a known target. ``update(batch)`` ignores ``batch``."""
 
-    def __init__(self, target: Target, cfg: VGSConfig, sampler: ValueGradientSampler | None = None):
+    def __init__(self, target: Target, cfg: VGSConfig, sampler: ValueGradientSampler | None = None,
+                 generator: torch.Generator | None = None):
         self.cfg = cfg
         self.target = target
         self.sampler = sampler if sampler is not None else build_sampler(target, cfg)
         self.value_target = copy.deepcopy(self.sampler.value).requires_grad_(False)
-        self.generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+        self.generator = generator or torch.Generator(device=cfg.device).manual_seed(cfg.seed)
         self.modules = {"value": self.sampler.value, "value_target": self.value_target,
                         "s_init": ParamHolder(self.sampler.log_s_init)}
         self.optimizers = {"value": torch.optim.Adam(self.sampler.value.parameters(), lr=cfg.value_lr),

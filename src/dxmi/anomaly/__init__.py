@@ -1,8 +1,9 @@
-"""Anomaly detection with energy-based models trained by DxMI (and an MCMC baseline).
+"""Anomaly detection with energy-based models trained by DxMI (and by MCMC or VGS negatives).
 
 PyOD's convention: ``fit(X_normal)``, ``decision_function(X)`` -> scores, higher = more anomalous.
 
-- :class:`DxMIDetector` / :class:`LangevinEBMDetector` -- vectors (tabular data, image features).
+- :class:`DxMIDetector` / :class:`LangevinEBMDetector` / :class:`VGSEBMDetector` -- vectors
+  (tabular data, image features).
 - :class:`FeatureMapDetector` -- (N, C, H, W) feature maps: per-location energies give an image
   score and a localisation map.
 - :mod:`dxmi.anomaly.data` -- ADBench loaders, the semi-supervised split, feature-map files.
@@ -17,6 +18,8 @@ from dxmi.anomaly.detector import (
     LangevinDetectorConfig,
     LangevinEBMDetector,
     Standardizer,
+    VGSDetectorConfig,
+    VGSEBMDetector,
     make_detector,
 )
 from dxmi.anomaly.feature_maps import FeatureMapDetector, image_scores, load_detector, upsample_maps
@@ -35,4 +38,6 @@ __all__ = [
     "load_detector",
     "make_detector",
     "upsample_maps",
+    "VGSDetectorConfig",
+    "VGSEBMDetector",
 ]

@@ -153,7 +153,7 @@ def add_subparsers(sub: Any) -> None:
                        help="seed of the built-in breast-cancer train/test split (default 0)")
         if name == "fit":
             q.add_argument("--method", default="dxmi", choices=sorted(DETECTORS),
-                           help="dxmi (default) or langevin_ebm (the MCMC baseline)")
+                           help="dxmi (default), langevin_ebm (the MCMC baseline) or vgs_ebm (VGS negatives)")
             q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                            help="override a detector option, e.g. --set iterations=2000 (repeatable)")
             q.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")

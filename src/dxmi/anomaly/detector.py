@@ -10,6 +10,9 @@ fitted on the training data (part of the model). Two ways to train the same ener
   (:class:`~dxmi.policies.ResidualMLPPolicy`); its samples are the EBM's negatives, no MCMC.
 - :class:`LangevinEBMDetector` -- the MCMC baseline: short-run Langevin contrastive divergence
   (``dxmi.algorithms.LangevinCD``) on the same energy network and loss.
+- :class:`VGSEBMDetector` -- contrastive divergence with Value Gradient Sampler negatives
+  (``dxmi.algorithms.ebm_vgs.EBMVGS``): a T-step sampler whose drift is the gradient of a value
+  learned by TD against the current energy, in place of MCMC; same energy network and loss.
 
 Both train through ``dxmi.training.Trainer``. ``save(folder)`` writes ``model.safetensors``
 (energy weights + standardisation) and ``config.json`` (kind, input dimension, configuration);
@@ -34,6 +37,8 @@ from torch import Tensor, nn
 
 from dxmi.algorithms import DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
 from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.ebm_vgs import EBMVGS
+from dxmi.algorithms.vgs import VGSConfig
 from dxmi.config import from_dict
 from dxmi.energies import MLPEnergy
 from dxmi.nets import TimeMLP
@@ -314,11 +319,60 @@ class LangevinEBMDetector(EnergyDetector):
                           generator)
 
 
-DETECTORS: dict[str, type[EnergyDetector]] = {cls.kind: cls for cls in (DxMIDetector, LangevinEBMDetector)}
+@dataclass
+class VGSDetectorConfig(DetectorConfig):
+    """VGS settings (names as in :class:`dxmi.algorithms.VGSConfig`; the rest keep its defaults).
+
+    Attributes:
+        num_steps: T, sampler steps; s2_start / s2_end: the VE chain's step variances (quadratic
+            schedule), whose sum (about 0.9 here) is the spread the chain adds to ``x_0``.
+        tau: temperature, the sampler targets exp(-E / tau) (1 = the EBM's own density, as
+            Langevin with noise_scale 1).
+        s_init: initial std of ``x_0`` (learnable, the standardised data's scale at the start).
+        value_hidden / value_depth: the value MLP; value_lr: its Adam rate; ema: its target's decay.
+        explore_noise: noise multiplier of the TD rollouts; vgs_steps: VGS iterations per energy step.
+        energy_clip / drift_clip: clips of the energy seen by the sampler and of its drift.
+    """
+
+    num_steps: int = 10
+    s2_start: float = 0.2
+    s2_end: float = 0.01
+    tau: float = 1.0
+    s_init: float = 1.0
+    value_hidden: int = 64
+    value_depth: int = 2
+    value_lr: float = 1e-3
+    ema: float = 0.9
+    explore_noise: float = 1.1
+    vgs_steps: int = 1
+    energy_clip: float = 50.0
+    drift_clip: float = 10.0
+
+
+class VGSEBMDetector(EnergyDetector):
+    """The same energy trained by contrastive divergence with VGS negatives (no MCMC)."""
+
+    kind = "vgs_ebm"
+    config_class = VGSDetectorConfig
+    config: VGSDetectorConfig
+
+    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+        c = self.config
+        vgs = from_dict(VGSConfig, dict(
+            num_steps=c.num_steps, schedule="quad", s2_start=c.s2_start, s2_end=c.s2_end, variant="ve",
+            tau=c.tau, ema=c.ema, batch_size=c.batch_size, value_lr=c.value_lr, s_init=c.s_init,
+            explore_noise=c.explore_noise, energy_clip=c.energy_clip, drift_clip=c.drift_clip,
+            seed=c.seed + 1, device=c.device, net=dict(hidden=c.value_hidden, depth=c.value_depth, time_dim=32)))
+        return EBMVGS(energy, dim, vgs, energy_lr=c.energy_lr, reg=c.gamma, vgs_steps=c.vgs_steps,
+                      max_grad_norm=c.energy_grad_clip, generator=generator)
+
+
+DETECTORS: dict[str, type[EnergyDetector]] = {
+    cls.kind: cls for cls in (DxMIDetector, LangevinEBMDetector, VGSEBMDetector)}
 
 
 def make_detector(kind: str, **overrides: Any) -> EnergyDetector:
-    """A detector by name (``dxmi`` or ``langevin_ebm``) with config fields overridden."""
+    """A detector by name (``dxmi``, ``langevin_ebm`` or ``vgs_ebm``) with config fields overridden."""
     if kind not in DETECTORS:
         raise ValueError(f"unknown detector {kind!r}; choose from {sorted(DETECTORS)}")
     cls = DETECTORS[kind]
