@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     dist = Distributed.from_env(args.device)
     names = args.precision or (["fp32", "bf16"] if args.device.startswith("cuda") else ["fp32"])
+    finished = False
     try:
         results = {}
         for name in names:
@@ -183,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
                 print(f"wrote {args.out}")
+        finished = True
     finally:
-        shutdown()
+        shutdown(synchronise=finished)
     return 0
 
 

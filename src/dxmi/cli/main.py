@@ -290,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from dxmi.training.distributed import shutdown
 
+    finished = False
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        finished = True
+        return code
     except KeyboardInterrupt:
         print("dxmi: interrupted; the last checkpoint is kept, run the same command to resume", file=sys.stderr)
         return 130
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dxmi: error: {msg}", file=sys.stderr)
         return 2
     finally:
-        shutdown()
+        shutdown(synchronise=finished)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,14 @@ class Distributed:
         return algorithm
 
 
-def shutdown() -> None:
-    """Leave the process group if this process joined one."""
+def shutdown(synchronise: bool = False) -> None:
+    """Leave the process group if this process joined one.
+
+    With ``synchronise`` (a normal exit) every rank first waits at a barrier, so that no rank closes
+    its connections while another still talks to it; after an error the rank leaves at once (its
+    peers may never reach the barrier).
+    """
     if dist.is_available() and dist.is_initialized():
+        if synchronise:
+            dist.barrier()
         dist.destroy_process_group()
