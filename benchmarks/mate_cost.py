@@ -29,6 +29,7 @@ import torch  # noqa: E402
 from dxmi.mate.agents import AgentConfig, DoubleDQN, Encoder  # noqa: E402
 from dxmi.mate.replay import EpisodeBatch  # noqa: E402
 from dxmi.mate.tokenizer import ActionSpec  # noqa: E402
+from dxmi.training.devices import resolve_device  # noqa: E402
 
 MODELS = ("mate", "lstm", "gru", "transformer")
 LENGTHS = (100, 300, 1000)
@@ -96,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = p.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda but CUDA is not available on this machine")
+    try:
+        device = resolve_device(args.device, "--device")
+    except ValueError as e:
+        p.error(str(e))
     torch.set_num_threads(1)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)

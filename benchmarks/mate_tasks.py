@@ -94,11 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda (agents and replay; the environments stay on CPU)")
     args = p.parse_args(argv)
-    if args.device.startswith("cuda"):
-        import torch
+    from dxmi.training.devices import resolve_device
 
-        if not torch.cuda.is_available():
-            p.error(f"--device {args.device} but CUDA is not available on this machine")
+    try:
+        resolve_device(args.device, "--device")
+    except ValueError as e:
+        p.error(str(e))
     seeds = [0] if args.quick else list(range(args.seeds))
     plan = QUICK_PLAN if args.quick else PLAN
     jobs = [(task, mem, seed) for task in args.tasks for mem in plan[task] for seed in seeds]

@@ -41,6 +41,7 @@ from dxmi.policies.edm import EDMPolicy
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.schedules.karras import KarrasSchedule
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
+from dxmi.training.devices import resolve_device
 from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
 from dxmi.training.precision import Precision
@@ -230,8 +231,10 @@ def make_generator(device: str, seed: int) -> torch.Generator:
 
 
 def check_device(device: str) -> None:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine")
+    try:
+        resolve_device(device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def save_config(cfg: RunConfig, out: Path) -> None:

@@ -15,29 +15,13 @@ from pathlib import Path
 import torch
 
 from dxmi.mate.config import ConfigError, load_config
-
-
-def resolve_device(name: str) -> torch.device:
-    """``--device`` as a ``torch.device``; a one-line error for a bad name or a missing GPU."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ConfigError(f"--device {name!r} is not a device (try cpu, cuda, cuda:1)") from err
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name!r} but CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name!r} but this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise ConfigError(f"--device {name!r}: MATE runs on cpu or cuda")
-    return device
+from dxmi.training.devices import resolve_device
 
 
 def _train(args: argparse.Namespace) -> int:
     from dxmi.mate.train import Trainer
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.set)
     trainer = Trainer(cfg, args.out, progress=not args.quiet, device=device)
@@ -51,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from dxmi.mate.train import evaluate, load_trained
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     torch.set_num_threads(args.threads)
     cfg, agent = load_trained(args.run, device)
     if args.set:
