@@ -16,7 +16,7 @@ run details (pretraining time, classifier accuracy, thresholds, command) to ``OU
 sample grid per dataset next to it (``OUT_<dataset>_samples.png``).
 
     python benchmarks/images.py --quick --out results/images_quick.json     # digits, ~10-20 min on 2 CPU cores
-    python benchmarks/images.py --out results/images_full.json              # + MNIST 28x28 (hours on CPU)
+    python benchmarks/images.py --out results/images_full.json     # + MNIST 28x28 (about 2.5 hours on one core)
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ QUICK: dict[str, dict] = {
 FULL: dict[str, dict] = {
     "digits": {"preset": "digits", "overrides": ["pretrain.steps=3000", "train.iterations=600"], "n_eval": 1797,
                "n_ddpm": 1797, "dxmi": {10: [], 4: T4}},
-    "mnist": {"preset": "mnist", "overrides": [], "n_eval": 2000, "n_ddpm": 1000,
-              "dxmi": {10: [], 4: T4}},
+    # CPU-sized (about 2 hours on one core): a shorter pretraining and DxMI run than the preset's
+    "mnist": {"preset": "mnist", "overrides": ["pretrain.steps=2000"], "n_eval": 1000, "n_ddpm": 300,
+              "dxmi": {10: ["train.iterations=150"], 4: [*T4, "train.iterations=150"]}},
 }
 
 
@@ -77,17 +78,24 @@ def thresholds(res: dict) -> list[tuple[str, bool]]:
     return checks
 
 
-def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path) -> tuple[dict, dict]:
+def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path,
+                conditional: bool = False) -> tuple[dict, dict]:
     import torch
 
     from dxmi.config import load_config
-    from dxmi.experiment import build_dataset, build_policy, image_metrics, pretrain, train
+    from dxmi.experiment import balanced_labels, build_dataset, build_policy, image_metrics, pretrain, train
     from dxmi.viz.images import plot_image_grids
 
     root = workdir / name
     common = [*plan["overrides"], f"seed={seed}", "progress=false", "tensorboard=false", f"out={root}"]
     cfg = load_config(plan["preset"], common)
     dataset = build_dataset(cfg)
+    labels = None
+    if conditional:  # class-conditional base model, conditional energy, every class equally often
+        k = dataset.num_classes
+        common += [f"pretrain.net.num_classes={k}", f"sampler.energy_net.num_classes={k}"]
+        cfg = load_config(plan["preset"], common)
+        labels = balanced_labels(plan["n_eval"], k)
     t0 = time.perf_counter()
     model = pretrain(cfg).model.eval()
     meta: dict = {"pretrain_seconds": time.perf_counter() - t0}
@@ -107,26 +115,32 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
     def record(method: str, samples: torch.Tensor, seconds: float) -> None:
         out[method] = {**score(metric, samples), "seconds": seconds}
         r = out[method]
+        if labels is not None:  # how often the classifier reads the class a sample was drawn for
+            r["label_accuracy"] = metric.label_accuracy(samples, labels[: len(samples)])
         grids[method] = samples[:64]
-        print(f"  [{name}] {method:<10} fd={r['fd']:8.3f} precision={r['precision']:.3f} recall={r['recall']:.3f} "
-              f"n={r['n_samples']} {seconds:7.1f}s", flush=True)
+        acc = f" label_acc={r['label_accuracy']:.3f}" if labels is not None else ""
+        print(f"  [{name}] {method:<10} fd={r['fd']:8.3f} precision={r['precision']:.3f} recall={r['recall']:.3f}"
+              f"{acc} n={r['n_samples']} {seconds:7.1f}s", flush=True)
+
+    def y(k: int) -> torch.Tensor | None:
+        return None if labels is None else labels[:k]
 
     with torch.no_grad():
         t0 = time.perf_counter()
-        record("ddpm_1000", model.sample_ancestral(plan["n_ddpm"], gen()), time.perf_counter() - t0)
+        record("ddpm_1000", model.sample_ancestral(plan["n_ddpm"], gen(), y(plan["n_ddpm"])), time.perf_counter() - t0)
         for T in (10, 4):
             t0 = time.perf_counter()
-            record(f"ddim_{T}", model.sample_ddim(n, T, gen()), time.perf_counter() - t0)
+            record(f"ddim_{T}", model.sample_ddim(n, T, gen(), y(n)), time.perf_counter() - t0)
             c = load_config(plan["preset"], [*common, *plan["dxmi"][T]])
             t0 = time.perf_counter()
-            record(f"base_{T}", build_policy(c, model).sample(n, gen()), time.perf_counter() - t0)
+            record(f"base_{T}", build_policy(c, model).sample(n, gen(), y(n)), time.perf_counter() - t0)
     for T in (10, 4):
         c = load_config(plan["preset"], [*common, *plan["dxmi"][T], f"out={root}_dxmi{T}"])
         shutil.copytree(root / "pretrain", Path(c.out) / "pretrain", dirs_exist_ok=True)
         t0 = time.perf_counter()
         algo = train(c, resume=False).algorithm
         algo.train(False)
-        samples = algo.sampling_policy.sample(n, gen())
+        samples = algo.sampling_policy.sample(n, gen(), y(n))
         record(f"dxmi_{T}", samples, time.perf_counter() - t0)
         meta[f"dxmi_{T}_iterations"] = c.train.iterations
     plot_image_grids(grids, grid_path, title=f"{name}: 64 samples per method")
@@ -141,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run folders (checkpoints, cached classifier; default: runs/bench_images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--datasets", nargs="*", default=None, help="subset of the plan's datasets")
+    p.add_argument("--conditional", action="store_true",
+                   help="class-conditional: base model and energy take the labels; samples cover every class "
+                        "equally often; adds label_accuracy (the classifier reads the requested class)")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -157,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     results: dict = {"datasets": {}}
     meta: dict = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "mode": "quick" if args.quick
-                  else "full", "seed": args.seed, "datasets": {}}
+                  else "full", "seed": args.seed, "conditional": args.conditional, "datasets": {}}
     for name in names:
         print(f"{name}:", flush=True)
         res, m = run_dataset(name, plan[name], workdir, args.seed,
-                             out_path.with_name(f"{out_path.stem}_{name}_samples.png"))
+                             out_path.with_name(f"{out_path.stem}_{name}_samples.png"), args.conditional)
         results["datasets"][name] = {k: res[k] for k in METHODS if k in res}
         m["thresholds"] = {label: ok for label, ok in thresholds(res)}
         meta["datasets"][name] = m

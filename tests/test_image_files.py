@@ -214,3 +214,25 @@ def test_image_files_reach_the_run_config(tmp_path):
         image_metrics(load_config("digits", [f"out={tmp_path / 'run'}"]), ds)
     with pytest.raises(ConfigError, match="needs data.path"):
         build_dataset(load_config("cifar10_t10", ["data.path=null"]))
+
+
+def test_imagenet_presets_read_a_labelled_npz_and_train_class_conditionally(tmp_path):
+    """The ImageNet-64 presets (class-conditional EDM) name a loader that exists, and their data source
+    gives (image, label) batches; an unlabelled file is refused with the reason."""
+    from dxmi.config import load_config
+    from dxmi.experiment import build_dataset, data_source
+    from dxmi.records import LabelledBatch
+
+    arr = np.random.default_rng(0).integers(0, 256, size=(6, 64, 64, 3), dtype=np.uint8)
+    np.savez(tmp_path / "in64.npz", images=arr, labels=np.array([0, 5, 999, 3, 3, 7]))
+    np.save(tmp_path / "unlabelled.npy", arr)
+    for preset in ("imagenet64_t4", "imagenet64_t10"):
+        cfg = load_config(preset, [f"data.path={tmp_path / 'in64.npz'}", "device=cpu"])
+        assert cfg.pretrain.net.num_classes == 1000
+        ds = build_dataset(cfg)
+        batch = data_source(ds, conditional=True)(4, torch.Generator().manual_seed(0))
+        assert isinstance(batch, LabelledBatch) and batch.x.shape == (4, 3, 64, 64)
+        assert set(batch.y.tolist()) <= {0, 5, 999, 3, 7}
+        unlabelled = build_dataset(load_config(preset, [f"data.path={tmp_path / 'unlabelled.npy'}"]))
+        with pytest.raises(ValueError, match="class-conditional training"):
+            data_source(unlabelled, conditional=True)

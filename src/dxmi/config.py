@@ -63,7 +63,10 @@ class PretrainConfig:
     """The base model. ``model``: ``ddpm`` (epsilon prediction, N-step linear-beta schedule) or
     ``edm`` (EDM-preconditioned denoiser, sigma_data 0.5, c_noise = noise_scale * log sigma).
     ``diffusers_path``: a local diffusers pipeline or UNet folder (with its scheduler config) used as
-    the pretrained DDPM instead of a ``dxmi pretrain`` checkpoint (nothing is downloaded)."""
+    the pretrained DDPM instead of a ``dxmi pretrain`` checkpoint (nothing is downloaded).
+    ``net.num_classes`` K > 0 makes the base model (and so the T-step sampler) class-conditional:
+    it trains on (image, label) pairs, replacing a label by the null class K with probability
+    ``label_dropout`` so that it also samples unconditionally."""
 
     model: str = "ddpm"
     diffusers_path: str | None = None
@@ -75,6 +78,7 @@ class PretrainConfig:
     beta_end: float = 0.02
     noise_scale: float = 0.25
     ema: float = 0.0
+    label_dropout: float = 0.1
     net: NetConfig = field(default_factory=NetConfig)
 
 

@@ -35,9 +35,11 @@ from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
 from dxmi.energies.conv import ConvEnergy, TimeConvNet
 from dxmi.nets import FourierFeatures, TimeMLP
+from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
 from dxmi.policies.edm import EDMPolicy
+from dxmi.records import Batch, LabelledBatch
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.schedules.karras import KarrasSchedule
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
@@ -123,6 +125,9 @@ EPS_NETS: dict[str, Callable[[NetConfig, tuple[int, ...], float], nn.Module]] = 
 def _mlp_energy(n: NetConfig, shape: tuple[int, ...]) -> Energy:
     if len(shape) != 1:
         raise ConfigError(f"energy_net.kind=mlp needs vector data, got sample shape {shape}; use kind=conv")
+    if n.num_classes:
+        raise ConfigError("energy_net.kind=mlp is unconditional: set energy_net.num_classes=0 (class-conditional "
+                          "energies: kind=conv)")
     return MLPEnergy(shape[0], hidden=n.hidden, depth=n.depth, activation=n.activation,
                      fourier_features=n.fourier_features, fourier_scale=n.fourier_scale)
 
@@ -131,7 +136,7 @@ def _conv_energy(n: NetConfig, shape: tuple[int, ...]) -> Energy:
     if len(shape) != 3:
         raise ConfigError(f"energy_net.kind=conv needs images (C, H, W), got sample shape {shape}")
     return ConvEnergy(shape, channels=n.channels, channel_mult=n.channel_mult, blocks=n.num_res_blocks,
-                      activation=n.activation, init_scale=n.energy_scale)
+                      activation=n.activation, init_scale=n.energy_scale, num_classes=n.num_classes)
 
 
 ENERGIES: dict[str, Callable[[NetConfig, tuple[int, ...]], Energy]] = {"mlp": _mlp_energy, "conv": _conv_energy}
@@ -226,6 +231,33 @@ def build_algorithm(cfg: RunConfig, model: nn.Module, generator: torch.Generator
     return SAMPLER_UPDATES[cfg.train.update](policy, value, energy, cfg.train.algo, generator=generator)
 
 
+def data_source(dataset: Any, conditional: bool) -> Callable[[int, torch.Generator], Batch]:
+    """The Trainer's batch source: images alone, or (images, labels) as a :class:`LabelledBatch` for
+    class-conditional training (the dataset must then be labelled)."""
+    if not conditional:
+        return dataset.sample  # type: ignore[no-any-return]
+    if not is_image_dataset(dataset):
+        raise ConfigError("class-conditional training needs a labelled image dataset")
+    dataset.require_labels("class-conditional training (pretrain.net.num_classes > 0)")
+
+    def labelled(n: int, generator: torch.Generator) -> Batch:
+        return LabelledBatch(*dataset.sample_labelled(n, generator))
+
+    return labelled
+
+
+def check_classes(dataset: Any, classes: int) -> None:
+    """The data's labels fit a class-conditional model with ``classes`` classes."""
+    if classes > 0 and is_image_dataset(dataset) and dataset.labels is not None and dataset.num_classes > classes:
+        raise ConfigError(f"the data have {dataset.num_classes} classes but the model was built for {classes} "
+                          "(pretrain.net.num_classes)")
+
+
+def balanced_labels(n: int, classes: int, device: str | torch.device = "cpu") -> Tensor | None:
+    """Labels 0, 1, ..., K-1, 0, 1, ... for n class-conditional samples (None when unconditional)."""
+    return torch.arange(n, device=device) % classes if classes > 0 else None
+
+
 def make_generator(device: str, seed: int) -> torch.Generator:
     return torch.Generator(device=torch.device(device)).manual_seed(seed)
 
@@ -269,11 +301,14 @@ def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = Non
     dataset = build_dataset(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
     model = build_base_model(cfg, data_shape(dataset)).to(device)
+    classes = num_classes(model)
+    check_classes(dataset, classes)
     algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(device, dist.seed(cfg.seed + 1)),
-                        lr_decay_steps=cfg.pretrain.steps, ema=cfg.pretrain.ema)
+                        lr_decay_steps=cfg.pretrain.steps, ema=cfg.pretrain.ema,
+                        label_dropout=cfg.pretrain.label_dropout if classes else 0.0)
     dist.wrap(algo)
     t0 = time.perf_counter()
-    Trainer(algo, dataset.sample, cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
+    Trainer(algo, data_source(dataset, classes > 0), cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
             seed=cfg.seed, device=device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc="pretrain DDPM", distributed=dist,
             precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
@@ -324,9 +359,11 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
     dataset = build_dataset(cfg)
     model = load_pretrained(local, data_shape(dataset))
     algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
+    check_classes(dataset, algo.policy.num_classes)
     dist.wrap(algo)
     t0 = time.perf_counter()
-    Trainer(algo, dataset.sample, cfg.train.algo.batch_size, cfg.train.iterations, out / "train",
+    Trainer(algo, data_source(dataset, algo.policy.num_classes > 0), cfg.train.algo.batch_size, cfg.train.iterations,
+            out / "train",
             seed=cfg.seed + 3, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc=f"{cfg.train.update} T={cfg.sampler.num_steps}",
             max_steps_this_call=max_steps_this_call, distributed=dist,
@@ -349,30 +386,44 @@ def load_trained(cfg: RunConfig) -> DxMI:
 SAMPLERS = ("dxmi", "base", "ddpm", "ddim")
 
 
-def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None) -> Tensor:
+def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
+                 label: int | None = None) -> Tensor:
     """Samples from the trained sampler (``dxmi``), the untrained T-step policy (``base``), the
-    full ancestral DDPM (``ddpm``) or DDIM with ``steps`` steps (``ddim``)."""
+    full ancestral DDPM (``ddpm``) or DDIM with ``steps`` steps (``ddim``). A class-conditional
+    model draws every class equally often (labels 0, 1, ..., K-1, 0, ...), or class ``label`` only."""
+    return draw_labelled_samples(cfg, which, n, seed, steps, label)[0]
+
+
+def draw_labelled_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
+                          label: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """:func:`draw_samples` and the labels the samples were drawn with (None when unconditional)."""
     if which not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {SAMPLERS}, got {which!r}")
     gen = make_generator(cfg.device, seed)
     shape = data_shape(build_dataset(cfg))
+    model = load_pretrained(cfg, shape)
+    model.eval()
+    classes = num_classes(model)
+    if label is not None and not 0 <= label < max(classes, 1):
+        raise ConfigError(f"label {label} for a model with {classes} classes" if classes else
+                          f"label {label} given, but the model is unconditional")
+    y = balanced_labels(n, classes, cfg.device) if label is None else torch.full((n,), label, device=cfg.device)
     if which == "dxmi":
         algo = load_trained(cfg)
         if cfg.eval.guidance_scale != 0.0:
-            return ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale).sample(n, gen)
-        return algo.sampling_policy.sample(n, gen)
-    model = load_pretrained(cfg, shape)
-    model.eval()
+            guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale)
+            return guided.sample(n, gen, y), y
+        return algo.sampling_policy.sample(n, gen, y), y
     if which == "base":
-        return build_policy(cfg, model).to(cfg.device).sample(n, gen)
+        return build_policy(cfg, model).to(cfg.device).sample(n, gen, y), y
     if isinstance(model, EDMDenoiser):
         if which == "ddim":
             raise ConfigError("sampler ddim is for DDPM base models; an EDM base model offers base, ddpm, dxmi")
         # the many-step reference of an EDM model: Euler-ancestral on 100 (or --steps) rho-7 levels
-        return model.sample_euler_ancestral(n, KarrasSchedule.build(steps or 100, rho=7.0), gen)
+        return model.sample_euler_ancestral(n, KarrasSchedule.build(steps or 100, rho=7.0), gen, y), y
     if which == "ddpm":
-        return model.sample_ancestral(n, gen)
-    return model.sample_ddim(n, steps or cfg.sampler.num_steps, gen)
+        return model.sample_ancestral(n, gen, y), y
+    return model.sample_ddim(n, steps or cfg.sampler.num_steps, gen, y), y
 
 
 def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int = 0,
@@ -426,12 +477,15 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> d
     dataset = build_dataset(cfg)
     n = cfg.eval.n_samples
     t0 = time.perf_counter()
-    samples = draw_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps)
+    samples, labels = draw_labelled_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps)
     seconds = time.perf_counter() - t0
     out = Path(cfg.out)
     if is_image_dataset(dataset):
-        scores = image_metrics(cfg, dataset)(samples)
+        metric = image_metrics(cfg, dataset)
+        scores = metric(samples)
         result = {k: float(v) for k, v in scores.as_dict().items()}
+        if labels is not None:  # class-conditional: how often the classifier reads the requested class
+            result["label_accuracy"] = metric.label_accuracy(samples, labels)
         result["sampling_seconds"] = seconds
         write_text_atomic(out / f"eval_{which}.json", json.dumps(result, indent=2))
         np.save(out / f"samples_{which}.npy", samples.detach().cpu().numpy())

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -42,10 +43,12 @@ class Trajectory:
     Attributes:
         states: ``(T + 1, B, *S)``; ``states[t]`` is ``x_t``, ``states[T]`` the samples.
         log_sigma: ``(T,)`` the step log-stds used.
+        labels: ``(B,)`` long class labels the chains were conditioned on, or None (unconditional).
     """
 
     states: Tensor
     log_sigma: Tensor
+    labels: Tensor | None = None
 
     @property
     def num_steps(self) -> int:
@@ -64,14 +67,57 @@ class TransitionBatch:
         x: ``(N, *S)`` states ``x_t``.
         next_x: ``(N, *S)`` the stored ``x_{t+1}``.
         t: ``(N,)`` long step indices.
+        y: ``(N,)`` long class labels of the transitions' chains, or None (unconditional).
     """
 
     x: Tensor
     next_x: Tensor
     t: Tensor
+    y: Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+
+@dataclass(frozen=True)
+class LabelledBatch:
+    """A data batch with class labels, for class-conditional training.
+
+    Attributes:
+        x: ``(B, *S)`` data.
+        y: ``(B,)`` long labels in ``0..K-1``.
+    """
+
+    x: Tensor
+    y: Tensor
+
+    def __post_init__(self) -> None:
+        if self.y.shape != (self.x.shape[0],) or self.y.dtype != torch.long:
+            raise ValueError(f"LabelledBatch: expected labels of shape ({self.x.shape[0]},) and dtype long, "
+                             f"received {tuple(self.y.shape)} {self.y.dtype}")
+
+    @property
+    def shape(self) -> torch.Size:
+        """The shape of ``x`` (so that shape checks read the same for plain and labelled batches)."""
+        return self.x.shape
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, rows: slice) -> LabelledBatch:
+        return LabelledBatch(self.x[rows], self.y[rows])
+
+    def to(self, device: torch.device | str) -> LabelledBatch:
+        return LabelledBatch(self.x.to(device), self.y.to(device))
+
+
+#: what a Trainer's batch source returns and ``Algorithm.update`` receives
+Batch = Tensor | LabelledBatch
+
+
+def split_batch(batch: Batch) -> tuple[Tensor, Tensor | None]:
+    """(data, labels or None) of a plain or labelled batch."""
+    return (batch.x, batch.y) if isinstance(batch, LabelledBatch) else (batch, None)
 
 
 class Metrics(Mapping[str, float]):

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dxmi.records import Metrics
+from dxmi.records import Batch, LabelledBatch, Metrics
 
 
 class Algorithm(ABC):
@@ -37,8 +37,16 @@ class Algorithm(ABC):
     grad_scaler: torch.amp.GradScaler | None = None
 
     @abstractmethod
-    def update(self, batch: Tensor) -> Metrics:
-        """One training step on a data batch; returns scalar metrics."""
+    def update(self, batch: Batch) -> Metrics:
+        """One training step on a data batch (a tensor, or a :class:`LabelledBatch` for
+        class-conditional training); returns scalar metrics."""
+
+    def unlabelled(self, batch: Batch) -> Tensor:
+        """The batch of an algorithm without class-conditional training, or a one-line error."""
+        if isinstance(batch, LabelledBatch):
+            raise ValueError(f"{type(self).__name__} does not train class-conditionally: pass the data "
+                             "without labels")
+        return batch
 
     # -- hooks for scale-out and mixed precision ---------------------------------------------
     def train_targets(self) -> dict[str, nn.Module]:

@@ -1,26 +1,34 @@
-"""Pretraining of the base model: any module with ``loss(x, generator) -> scalar`` (the simple
-DDPM epsilon loss of :class:`EpsilonModel`, or EDM's weighted denoising loss of
-:class:`dxmi.diffusion.EDMDenoiser`), optionally with an EMA copy of the weights."""
+"""Pretraining of the base model: any module with ``loss(x, generator, y=None) -> scalar`` (the
+simple DDPM epsilon loss of :class:`EpsilonModel`, or EDM's weighted denoising loss of
+:class:`dxmi.diffusion.EDMDenoiser`), optionally with an EMA copy of the weights.
+
+A :class:`LabelledBatch` trains a class-conditional model; with ``label_dropout`` p a label is
+replaced by the null class K with probability p, so the model also samples unconditionally."""
 
 from __future__ import annotations
 
 import copy
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.diffusion.ddpm import EpsilonModel
-from dxmi.records import Metrics
+from dxmi.nets.conditioning import num_classes
+from dxmi.records import Batch, Metrics, split_batch
 
 
 class DDPMTraining(Algorithm):
     supports_distributed = True
 
     def __init__(self, model: EpsilonModel | nn.Module, lr: float = 1e-3, grad_clip: float | None = 1.0,
-                 generator: torch.Generator | None = None, lr_decay_steps: int = 0, ema: float = 0.0):
+                 generator: torch.Generator | None = None, lr_decay_steps: int = 0, ema: float = 0.0,
+                 label_dropout: float = 0.0):
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {ema}")
+        if not 0.0 <= label_dropout < 1.0:
+            raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout}")
+        self.label_dropout = label_dropout
         self.model = model
         self.modules = {"model": model}
         self.loss_target = MethodAsForward(model, "loss")  # what DDP wraps: the loss, not model.forward
@@ -39,14 +47,18 @@ class DDPMTraining(Algorithm):
     def train_targets(self) -> dict[str, nn.Module]:
         return {"model": self.loss_target}
 
-    def update(self, batch: Tensor) -> Metrics:
+    def update(self, batch: Batch) -> Metrics:
         opt = self.optimizers["model"]
         if self.lr_decay_steps > 0:  # cosine decay to 5% over lr_decay_steps
             frac = min(self.iteration / self.lr_decay_steps, 1.0)
             scale = 0.05 + 0.95 * 0.5 * (1 + torch.cos(torch.tensor(frac * torch.pi)).item())
             for g in opt.param_groups:
                 g["lr"] = self.base_lr * scale
-        loss = self.trained("model")(batch, self.generator)  # = model.loss, gradient-synced under DDP
+        x, y = split_batch(batch)
+        if y is not None and self.label_dropout > 0:  # the null class K, for unconditional sampling too
+            drop = torch.rand(y.shape, generator=self.generator, device=y.device) < self.label_dropout
+            y = torch.where(drop, torch.full_like(y, num_classes(self.model)), y)
+        loss = self.trained("model")(x, self.generator, y=y)  # = model.loss, gradient-synced under DDP
         gnorm = self.optimizer_step("model", loss, self.grad_clip)
         if self.ema_model is not None:
             with torch.no_grad():

@@ -21,6 +21,12 @@ One iteration, in the release's order: (1) roll out B trajectories into the prea
 (2) adaptive velocity regularisation s_t^2 <- a s_t^2 + (1 - a) mean (x_{t+1} - x_t)^2, (3) one energy
 step on L_E = mean E(data) - mean E(x_T) + gamma (mean E(data)^2 + mean E(x_T)^2), (4) TD value
 steps, (5) sampler step(s).
+
+**Class-conditional** (a policy with ``num_classes > 0`` and a :class:`LabelledBatch` of data): the
+B chains of an iteration carry the labels of the data batch, so E(data | y) and E(x_T | y) are
+compared class by class; labels reach the energy and the value when they are class-conditional
+(an unconditional energy is a class-agnostic reward for a conditional sampler). A plain batch
+trains a conditional policy on its null class, as before.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ from torch import Tensor, nn
 from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.energies.base import Energy
+from dxmi.nets.conditioning import labels_for
 from dxmi.policies.base import GaussianPolicy
-from dxmi.records import Metrics, TransitionBatch
+from dxmi.records import Batch, Metrics, TransitionBatch, split_batch
 from dxmi.values.base import CostToGo, ValueFunction
 from dxmi.values.time_cost import SigmoidTimeCost, TimeCost, ZeroTimeCost
 
@@ -182,18 +189,22 @@ class DxMI(Algorithm):
         return keep * cost
 
     # -- the iteration --------------------------------------------------------------------------
-    def update(self, batch: Tensor) -> Metrics:
+    def update(self, batch: Batch) -> Metrics:
         cfg = self.config
-        if batch.shape[0] != cfg.batch_size or tuple(batch.shape[1:]) != self.policy.sample_shape:
+        data, y = split_batch(batch)
+        if data.shape[0] != cfg.batch_size or tuple(data.shape[1:]) != self.policy.sample_shape:
             raise ValueError(f"DxMI.update: expected data batch ({cfg.batch_size}, {self.policy.sample_shape}), "
-                             f"received {tuple(batch.shape)}")
+                             f"received {tuple(data.shape)}")
+        if y is not None and self.policy.num_classes == 0:
+            raise ValueError("DxMI.update: a labelled batch needs a class-conditional policy; this one is "
+                             "unconditional (pass the images alone)")
         self.train(True)
-        traj = self.policy.rollout(cfg.batch_size, self.generator)
+        traj = self.policy.rollout(cfg.batch_size, self.generator, y=y)
         self.buffer.store(traj)
         self._update_velocity_scale()
         m = Metrics()
         for _ in range(cfg.energy_steps):
-            m = self.energy_step(batch)
+            m = self.energy_step(data, y)
         m = m.merged(self.value_steps())
         if self.iteration >= cfg.sampler_warmup:
             m = m.merged(self.sampler_steps())
@@ -213,13 +224,17 @@ class DxMI(Algorithm):
         a = self.config.adavelreg
         self.s2 = (a * self.s2 + (1 - a) * sq).clamp_min(1e-12)
 
-    def energy_step(self, data: Tensor) -> Metrics:
+    def energy_step(self, data: Tensor, y: Tensor | None = None) -> Metrics:
+        """L_E = mean E(data | y) - mean E(x_T | y) + gamma (...), labels only for a conditional energy."""
         cfg = self.config
         if "energy" not in self.optimizers:
             return Metrics()
         energy = self.trained("energy")
-        e_data = energy(data)
-        e_model = energy(self.buffer.samples.detach())
+        y_data = labels_for(self.energy, y)
+        y_model = labels_for(self.energy, self.buffer.sample_labels)
+        e_data = energy(data) if y_data is None else energy(data, y_data)
+        e_model = energy(self.buffer.samples.detach()) if y_model is None else energy(self.buffer.samples.detach(),
+                                                                                      y_model)
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
             m_data = self.energy.magnitude(data, e_data)  # parameter-free: safe outside the DDP wrapper
@@ -235,8 +250,8 @@ class DxMI(Algorithm):
         with torch.no_grad():
             next_x = batch.next_x
             if cfg.value_resample:
-                next_x = self.policy.step(batch.x, batch.t, self.generator).next_x
-            target = self.cost_to_go(next_x, batch.t + 1) + self.time_cost(batch.t)
+                next_x = self.policy.step(batch.x, batch.t, self.generator, y=batch.y).next_x
+            target = self.cost_to_go(next_x, batch.t + 1, batch.y) + self.time_cost(batch.t)
             target = target + self.running_cost(batch, next_x, cfg.value_skip_last_k,
                                                 entropy=cfg.entropy_in_value,
                                                 velocity=cfg.velocity_in_value)
@@ -252,7 +267,9 @@ class DxMI(Algorithm):
         for t in [t for _ in range(cfg.value_passes) for t in range(self.T - 1, -1, -1)]:
             batch = self.buffer.at(t)
             target = self.value_target(batch)
-            loss = ((value(batch.x, batch.t) - target) ** 2).mean()
+            y = labels_for(self.value, batch.y)
+            v = value(batch.x, batch.t) if y is None else value(batch.x, batch.t, y)
+            loss = ((v - target) ** 2).mean()
             self.optimizer_step(opt_name, loss, cfg.value_grad_clip)
             losses.append(loss.detach())
         return Metrics.of(loss_value=torch.stack(losses).mean())
@@ -261,8 +278,8 @@ class DxMI(Algorithm):
         """DxDP: E[V(x_{t+1}, t + 1) (E at the last step) + running cost] over uniform transitions."""
         cfg = self.config
         batch = self.buffer.sample(cfg.batch_size, self.generator)
-        step = self.trained("policy")(batch.x, batch.t, self.generator)  # = policy.step, gradient-synced
-        v_next = self.cost_to_go(step.next_x, batch.t + 1)
+        step = self.trained("policy")(batch.x, batch.t, self.generator, y=batch.y)  # = policy.step, gradient-synced
+        v_next = self.cost_to_go(step.next_x, batch.t + 1, batch.y)
         cost = self.running_cost(batch, step.next_x, cfg.sampler_skip_last_k)
         per_sample = v_next + cost
         if cfg.precondition_steps:

@@ -24,7 +24,7 @@ from dxmi.algorithms.base import Algorithm, clip
 from dxmi.algorithms.vgs import VGS, VGSConfig
 from dxmi.energies.base import Energy
 from dxmi.nets.mlp import check_shape
-from dxmi.records import Metrics
+from dxmi.records import Batch, Metrics
 from dxmi.targets.base import Target
 
 
@@ -84,7 +84,8 @@ class EBMVGS(Algorithm):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.negatives.vgs.load_extra_state(state)
 
-    def update(self, batch: Tensor) -> Metrics:
+    def update(self, batch: Batch) -> Metrics:
+        batch = self.unlabelled(batch)
         check_shape("EBMVGS batch", batch, (None, self.dim))
         neg = self.negatives.sample(batch.shape[0], self.generator)
         e_pos, e_neg = self.energy_model(batch), self.energy_model(neg)

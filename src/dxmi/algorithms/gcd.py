@@ -26,19 +26,21 @@ class GCD(DxMI):
         cfg = self.config
         T, n = self.T, self.buffer.size
         s = self.buffer.states[:, :n]
+        y0 = self.buffer.sample_labels  # (n,) labels of class-conditional chains, or None
+        y = None if y0 is None else y0.repeat(T)  # per transition, t-major like x below
         with torch.no_grad():
             costs = torch.stack([
                 self.running_cost(self.buffer.at(t), s[t + 1], cfg.sampler_skip_last_k)
                 for t in range(T)])  # (T, n)
-            terminal = self.energy(s[T])
+            terminal = self.cost_to_go(s[T], torch.full((n,), T, device=s.device), y0)
             # cost-to-go G_t = E(x_T) + sum_{k >= t} r_k (reverse cumulative sum over t)
             to_go = terminal[None] + torch.flip(torch.cumsum(torch.flip(costs, [0]), 0), [0])
             tt = torch.arange(T, device=s.device).repeat_interleave(n)
             x = s[:T].reshape(T * n, *s.shape[2:])
-            baseline = self.value(x, tt).reshape(T, n)
+            baseline = self.cost_to_go(x, tt, y).reshape(T, n)
             adv = to_go - baseline
         nx = s[1:].reshape(T * n, *s.shape[2:])
-        mu = self.trained("policy")(x, tt, noise=torch.zeros_like(x)).mean  # = policy.mean, gradient-synced
+        mu = self.trained("policy")(x, tt, noise=torch.zeros_like(x), y=y).mean  # = policy.mean, gradient-synced
         log_pi = self.policy.log_prob_given_mean(nx, mu, tt).reshape(T, n)
         entropy_cost = -cfg.tau1 * self.policy.log_sigma.mean()
         loss = (adv * log_pi).mean() + entropy_cost

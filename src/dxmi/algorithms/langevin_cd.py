@@ -23,7 +23,7 @@ from torch import Tensor
 
 from dxmi.algorithms.base import Algorithm, clip
 from dxmi.energies.base import Energy
-from dxmi.records import Metrics
+from dxmi.records import Batch, Metrics
 
 
 @dataclass
@@ -99,8 +99,9 @@ class LangevinCD(Algorithm):
             self.persistent = x
         return x
 
-    def update(self, batch: Tensor) -> Metrics:
+    def update(self, batch: Batch) -> Metrics:
         cfg = self.config
+        batch = self.unlabelled(batch)
         if batch.shape[0] != cfg.batch_size or tuple(batch.shape[1:]) != tuple(self.energy.sample_shape):
             raise ValueError(f"LangevinCD.update: expected data batch ({cfg.batch_size}, {self.energy.sample_shape}), "
                              f"received {tuple(batch.shape)}")

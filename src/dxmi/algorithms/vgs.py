@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from dxmi.algorithms.base import Algorithm, clip
 from dxmi.config import ConfigError, from_dict, parse_override
-from dxmi.records import Metrics
+from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
 
@@ -210,7 +210,7 @@ class VGS(Algorithm):
             y[~last] = self.value_target(nxt[~last], t[~last] + 1)
         return y + s.running_cost(mu, t)
 
-    def update(self, batch: Tensor | None = None) -> Metrics:
+    def update(self, batch: Batch | None = None) -> Metrics:
         cfg, s = self.cfg, self.sampler
         T, B, D = s.num_steps, cfg.batch_size, s.eff_dim
         roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise)

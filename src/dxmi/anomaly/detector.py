@@ -110,6 +110,10 @@ class DxMIDetectorConfig(DetectorConfig):
         init_sigma / last_sigma: initial step std of steps 0..T-2, and the fixed last one.
         sampler_hidden: width of the sampler's and the value's MLPs.
         sampler_lr / sigma_lr / value_lr: Adam rates.
+        entropy_in_value: regress the entropy costs -tau1 log sigma_k of the steps ahead in the
+            value. They do not depend on x, so they change no gradient of the sampler loss; without
+            them the value fits only the x-dependent part of the cost-to-go (the full soft-Bellman
+            value is the network plus the known sum of those costs).
     """
 
     num_steps: int = 5
@@ -121,6 +125,7 @@ class DxMIDetectorConfig(DetectorConfig):
     sampler_lr: float = 1e-3
     sigma_lr: float = 1e-3
     value_lr: float = 1e-3
+    entropy_in_value: bool = True
 
 
 @dataclass
@@ -297,7 +302,7 @@ class DxMIDetector(EnergyDetector):
         value = TimeDependentValue(TimeMLP(dim, 1, hidden=c.sampler_hidden, depth=2, time_dim=32),
                                    (dim,), c.num_steps).to(c.device)
         algo_cfg = DxMIConfig(batch_size=c.batch_size, tau1=c.tau1 * dim, tau2=c.tau2 * dim, gamma=c.gamma,
-                              entropy_in_value=True, velocity_in_value=True,
+                              entropy_in_value=c.entropy_in_value, velocity_in_value=True,
                               sampler_lr=c.sampler_lr, sigma_lr=c.sigma_lr, value_lr=c.value_lr,
                               energy_lr=c.energy_lr, energy_grad_clip=c.energy_grad_clip)
         return DxMI(policy, value, energy, algo_cfg, generator)

@@ -1,4 +1,5 @@
-"""A preallocated on-policy buffer of B trajectories of T steps: a (T + 1, B, *S) tensor."""
+"""A preallocated on-policy buffer of B trajectories of T steps: a (T + 1, B, *S) tensor (and the
+(B,) class labels of class-conditional chains)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class TrajectoryBuffer:
         self.capacity = capacity
         self.sample_shape = tuple(sample_shape)
         self.states = torch.empty((num_steps + 1, capacity, *self.sample_shape), device=device, dtype=dtype)
+        self.labels = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.labelled = False
         self.size = 0
 
     def store(self, traj: Trajectory) -> None:
@@ -27,7 +30,12 @@ class TrajectoryBuffer:
         n = s.shape[1]
         if n > self.capacity:
             raise ValueError(f"{n} trajectories exceed the buffer capacity {self.capacity}")
+        if traj.labels is not None and traj.labels.shape != (n,):
+            raise ValueError(f"trajectory labels of shape {tuple(traj.labels.shape)} do not match its {n} chains")
         self.states[:, :n].copy_(s)
+        self.labelled = traj.labels is not None
+        if traj.labels is not None:
+            self.labels[:n].copy_(traj.labels)
         self.size = n
 
     def clear(self) -> None:
@@ -42,12 +50,18 @@ class TrajectoryBuffer:
         self._check()
         return self.states[self.num_steps, : self.size]
 
+    @property
+    def sample_labels(self) -> Tensor | None:
+        """(B,) labels of the stored chains, or None for unconditional ones."""
+        self._check()
+        return self.labels[: self.size] if self.labelled else None
+
     def at(self, t: int) -> TransitionBatch:
         """All B transitions x_t -> x_{t+1} of step t."""
         self._check()
         n = self.size
         tt = torch.full((n,), t, dtype=torch.long, device=self.states.device)
-        return TransitionBatch(x=self.states[t, :n], next_x=self.states[t + 1, :n], t=tt)
+        return TransitionBatch(x=self.states[t, :n], next_x=self.states[t + 1, :n], t=tt, y=self.sample_labels)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> TransitionBatch:
         """n transitions drawn uniformly (with replacement) from all T * B stored ones."""
@@ -56,4 +70,5 @@ class TrajectoryBuffer:
         flat = torch.randint(0, self.num_steps * self.size, (n,), generator=generator, device=dev)
         t = flat // self.size
         b = flat % self.size
-        return TransitionBatch(x=self.states[t, b], next_x=self.states[t + 1, b], t=t)
+        y = self.labels[b] if self.labelled else None
+        return TransitionBatch(x=self.states[t, b], next_x=self.states[t + 1, b], t=t, y=y)

@@ -105,7 +105,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from dxmi.experiment import draw_samples
 
     cfg = _resolve(args, from_run=True)
-    x = draw_samples(cfg, args.sampler, args.n, seed=cfg.seed + 100, steps=args.steps)
+    x = draw_samples(cfg, args.sampler, args.n, seed=cfg.seed + 100, steps=args.steps, label=args.label)
     path = Path(args.file) if args.file else Path(cfg.out) / f"samples_{args.sampler}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sample":
             p.add_argument("--n", type=int, default=1000, help="number of samples")
             p.add_argument("--file", default=None, help="output .npy or .csv (default: OUT/samples_<sampler>.npy)")
+            p.add_argument("--label", type=int, default=None,
+                           help="class-conditional models: draw class LABEL only (default: every class equally "
+                                "often, labels 0, 1, ..., K-1, 0, ...)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("plot", help="samples vs data, energy landscape, trajectories, learning curves")

@@ -18,11 +18,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dxmi.nets.conditioning import call, num_classes
 from dxmi.schedules.discrete import DiscreteSchedule
 
 
 class EpsilonModel(nn.Module):
-    """``eps_net(x (B, *S), k (B,) float) -> (B, *S)`` with its schedule."""
+    """``eps_net(x (B, *S), k (B,) float[, y (B,) long]) -> (B, *S)`` with its schedule; labels y
+    reach a class-conditional network (``eps_net.num_classes > 0``)."""
 
     alpha_bar: Tensor
     betas: Tensor
@@ -38,7 +40,12 @@ class EpsilonModel(nn.Module):
     def _bcast(self, v: Tensor) -> Tensor:
         return v.view(-1, *([1] * len(self.sample_shape)))
 
-    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    @property
+    def num_classes(self) -> int:
+        return num_classes(self.eps_net)
+
+    def loss(self, x: Tensor, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        """The simple loss mean ||eps - eps_theta(sqrt(ab_k) x + sqrt(1 - ab_k) eps, k[, y])||^2."""
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"EpsilonModel.loss: expected data (B, {self.sample_shape}), received {tuple(x.shape)}")
         n = x.shape[0]
@@ -46,18 +53,18 @@ class EpsilonModel(nn.Module):
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         ab = self._bcast(self.alpha_bar[k])
         xk = ab.sqrt() * x + (1 - ab).sqrt() * eps
-        return ((self.eps_net(xk, k.float()) - eps) ** 2).mean()
+        return ((call(self.eps_net, xk, k.float(), y=y) - eps) ** 2).mean()
 
     @torch.no_grad()
-    def sample_ancestral(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """The full N-step DDPM sampler (N network evaluations)."""
+    def sample_ancestral(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        """The full N-step DDPM sampler (N network evaluations); labels y (n,) for a class-conditional net."""
         dev = self.alpha_bar.device
         x = torch.randn((n, *self.sample_shape), generator=generator, device=dev)
         for k in range(self.schedule.num_steps - 1, -1, -1):
             kk = torch.full((n,), float(k), device=dev)
             beta, ab = self.betas[k], self.alpha_bar[k]
             ab_prev = self.alpha_bar[k - 1] if k > 0 else torch.ones((), device=dev)
-            eps = self.eps_net(x, kk)
+            eps = call(self.eps_net, x, kk, y=y)
             x = (x - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
             if k > 0:
                 var = beta * (1 - ab_prev) / (1 - ab)
@@ -73,14 +80,15 @@ class EpsilonModel(nn.Module):
                       reverse=True) if num_steps > 1 else [n - 1]
 
     @torch.no_grad()
-    def sample_ddim(self, n: int, num_steps: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample_ddim(self, n: int, num_steps: int, generator: torch.Generator | None = None,
+                    y: Tensor | None = None) -> Tensor:
         dev = self.alpha_bar.device
         x = torch.randn((n, *self.sample_shape), generator=generator, device=dev)
         idx = self.ddim_indices(num_steps)
         for i, k in enumerate(idx):
             ab = self.alpha_bar[k]
             ab_next = self.alpha_bar[idx[i + 1]] if i + 1 < len(idx) else torch.ones((), device=dev)
-            eps = self.eps_net(x, torch.full((n,), float(k), device=dev))
+            eps = call(self.eps_net, x, torch.full((n,), float(k), device=dev), y=y)
             x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
             x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
         return x

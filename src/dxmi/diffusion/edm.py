@@ -18,11 +18,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dxmi.nets.conditioning import call, num_classes
 from dxmi.schedules.karras import KarrasSchedule
 
 
 class EDMDenoiser(nn.Module):
-    """``net(x_in (B, *S), c_noise (B,) float) -> (B, *S)`` wrapped with EDM preconditioning."""
+    """``net(x_in (B, *S), c_noise (B,) float[, y]) -> (B, *S)`` wrapped with EDM preconditioning
+    (labels y reach a class-conditional net)."""
 
     def __init__(self, net: nn.Module, sample_shape: Sequence[int], sigma_data: float = 0.5,
                  noise_scale: float = 0.25, p_mean: float = -1.2, p_std: float = 1.2,
@@ -44,15 +46,19 @@ class EDMDenoiser(nn.Module):
         denom = (sigma**2 + sd**2).sqrt()
         return sd**2 / denom**2, sigma * sd / denom, 1 / denom, self.noise_scale * sigma.log()
 
-    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        """D(x; sigma): x (B, *S), sigma (B,) > 0."""
+    @property
+    def num_classes(self) -> int:
+        return num_classes(self.net)
+
+    def forward(self, x: Tensor, sigma: Tensor, y: Tensor | None = None) -> Tensor:
+        """D(x; sigma[, y]): x (B, *S), sigma (B,) > 0, y (B,) long or None."""
         if tuple(x.shape[1:]) != self.sample_shape or sigma.shape != (x.shape[0],):
             raise ValueError(f"EDMDenoiser: expected x (B, {self.sample_shape}) and sigma (B,), "
                              f"received {tuple(x.shape)} and {tuple(sigma.shape)}")
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma.to(x.dtype))
-        return self._bcast(c_skip) * x + self._bcast(c_out) * self.net(self._bcast(c_in) * x, c_noise)
+        return self._bcast(c_skip) * x + self._bcast(c_out) * call(self.net, self._bcast(c_in) * x, c_noise, y=y)
 
-    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"EDMDenoiser.loss: expected data (B, {self.sample_shape}), received {tuple(x.shape)}")
         n = x.shape[0]
@@ -61,18 +67,18 @@ class EDMDenoiser(nn.Module):
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         sd = self.sigma_data
         weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
-        err = (self(x + self._bcast(sigma) * noise, sigma) - x) ** 2
+        err = (self(x + self._bcast(sigma) * noise, sigma, y) - x) ** 2
         return (self._bcast(weight) * err).flatten(1).mean(1).mean()
 
     @torch.no_grad()
     def sample_euler_ancestral(self, n: int, schedule: KarrasSchedule,
-                               generator: torch.Generator | None = None) -> Tensor:
+                               generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
         """Euler-ancestral sampling on ``schedule`` (x_0 = sigma_0 N(0, I))."""
         dev = next(self.parameters()).device
         s = schedule.sigmas.float().to(dev)
         x = s[0] * torch.randn((n, *self.sample_shape), generator=generator, device=dev)
         for t in range(schedule.num_steps):
-            d = self(x, s[t].expand(n))
+            d = self(x, s[t].expand(n), y)
             x = x + (x - d) / s[t] * (float(schedule.sigma_down[t]) - s[t])
             up = float(schedule.sigma_up[t])
             if up > 0:

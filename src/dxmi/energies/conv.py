@@ -1,11 +1,17 @@
 """The image energy of DxMI: a ResNet-style convolutional encoder without normalisation.
 
-    E(x) = exp(s) * sum_{h, w} f_phi(x)[h, w]
+    E(x) = exp(s) * sum_{h, w} f_phi(x)[h, w],      f_phi(x) = w^T a_phi(x) + b
 
-f_phi: a 3x3 input convolution, then per level ``blocks`` residual blocks
-(h + conv(act(conv(act(h))))), an average-pool downsampling between levels, and a 1x1 output
-convolution to one channel; the per-location energies are summed over space and multiplied by a
-learnable scale exp(s). No normalisation layers (an energy must not depend on the other samples of
+a_phi: a 3x3 input convolution, then per level ``blocks`` residual blocks
+(h + conv(act(conv(act(h))))), an average-pool downsampling between levels, and the activation;
+f_phi is a 1x1 output convolution to one channel; the per-location energies are summed over space
+and multiplied by a learnable scale exp(s). Class-conditional (``num_classes = K``): the output
+weights depend on the label through a projection (as in projection discriminators),
+
+    E(x | y) = exp(s) * sum_{h, w} (w + e_y)^T a_phi(x)[:, h, w] + b,
+
+with a learned embedding e_y that starts at zero, so the untrained conditional energy equals the
+unconditional one. No normalisation layers (an energy must not depend on the other samples of
 the batch). It is time-independent, so it can be the value shared with the energy
 (:class:`dxmi.values.SharedEnergyValue`, with the sigmoid time cost in the TD targets).
 """
@@ -44,11 +50,12 @@ class ConvEnergy(Energy):
         activation: a name from :data:`dxmi.nets.mlp.ACTIVATIONS` (default leaky_relu).
         init_scale: initial value of the output scale exp(s).
         spatial: "sum" (the paper's) or "mean" over the output locations.
+        num_classes: K > 0 for E(x | y) with labels 0..K-1 (K = the null class), 0 for E(x).
     """
 
     def __init__(self, sample_shape: Sequence[int], channels: int = 32, channel_mult: Sequence[int] = (1, 2),
                  blocks: int = 1, activation: str = "leaky_relu", init_scale: float = 1.0,
-                 spatial: str = "sum"):
+                 spatial: str = "sum", num_classes: int = 0):
         shape = tuple(int(s) for s in sample_shape)
         if len(shape) != 3:
             raise ValueError(f"ConvEnergy: sample_shape must be (C, H, W), got {shape}")
@@ -72,11 +79,30 @@ class ConvEnergy(Energy):
         self.net = nn.Sequential(*layers)
         self.spatial = spatial
         self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        self._num_classes = num_classes
+        self.class_embed = nn.Embedding(num_classes + 1, c) if num_classes > 0 else None
+        if self.class_embed is not None:
+            nn.init.zeros_(self.class_embed.weight)
 
-    def energy(self, x: Tensor) -> Tensor:
-        e = self.net(x).flatten(1)
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    def _reduce(self, e: Tensor) -> Tensor:
+        e = e.flatten(1)
         e = e.sum(1) if self.spatial == "sum" else e.mean(1)
         return self.log_scale.exp() * e
+
+    def energy(self, x: Tensor) -> Tensor:
+        return self._reduce(self.net(x))
+
+    def conditional_energy(self, x: Tensor, y: Tensor) -> Tensor:
+        assert self.class_embed is not None  # forward checked num_classes > 0
+        a = self.net[:-1](x)  # (B, c, H', W'): the features before the 1x1 output convolution
+        proj = (a * self.class_embed(y)[:, :, None, None]).sum(1, keepdim=True)
+        return self._reduce(self.net[-1](a) + proj)
 
 
 class TimeConvNet(nn.Module):

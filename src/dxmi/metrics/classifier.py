@@ -148,6 +148,17 @@ class ClassifierFeatureMetrics:
         return torch.cat([self.classifier.features(x[i:i + self.batch_size])
                           for i in range(0, len(x), self.batch_size)])
 
+    @torch.no_grad()
+    def label_accuracy(self, samples: Tensor, labels: Tensor) -> float:
+        """The fraction of class-conditional samples that the classifier assigns to the class they
+        were drawn for (labels (n,) long; 1 = every sample reads as its class)."""
+        if labels.shape != (samples.shape[0],):
+            raise ValueError(f"label_accuracy: expected labels ({samples.shape[0]},), received {tuple(labels.shape)}")
+        x = samples.detach().float().cpu().clamp(-1, 1)
+        pred = torch.cat([self.classifier(x[i:i + self.batch_size]).argmax(1)
+                          for i in range(0, len(x), self.batch_size)])
+        return float((pred == labels.cpu()).float().mean())
+
     def __call__(self, samples: Tensor) -> ImageScores:
         if tuple(samples.shape[1:]) != self.image_shape:
             raise ValueError(f"ClassifierFeatureMetrics: samples must have shape (n, {self.image_shape}), "

@@ -15,13 +15,12 @@ a fresh network predicts 0).
 
 Class conditioning: with ``num_classes = K > 0`` a learned embedding of ``y`` in 0..K-1 is added to
 the time embedding; ``y = K`` (or ``y`` omitted) is the unconditional "null" class (train it with
-label dropout for classifier-free use).
+label dropout, ``pretrain.label_dropout``, to sample unconditionally too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -152,19 +151,6 @@ class UNet(nn.Module):
                 self.up.append(block)
         self.norm_out = nn.GroupNorm(_groups(c, groups), c)
         self.conv_out = _zero(nn.Conv2d(c, self.out_channels, 3, padding=1))
-        self._labels: Tensor | None = None
-
-    # -- class conditioning by context (for samplers whose call signature has no y) ---------------
-    @contextmanager
-    def conditioned(self, y: Tensor) -> Iterator[None]:
-        """Within the block, calls without ``y`` use these labels (batch sizes must match)."""
-        if self.class_embed is None:
-            raise ValueError("conditioned(): this UNet has num_classes = 0 (unconditional)")
-        old, self._labels = self._labels, y
-        try:
-            yield
-        finally:
-            self._labels = old
 
     def _embedding(self, t: Tensor, y: Tensor | None, batch: int) -> Tensor:
         if t.numel() > 1 and bool((t == t[0]).all()):  # one t for the batch: embed it once
@@ -172,7 +158,6 @@ class UNet(nn.Module):
         else:
             emb = self.time_embed(t)
         if self.class_embed is not None:
-            y = self._labels if y is None else y
             if y is None:
                 y = torch.full((batch,), self.num_classes, dtype=torch.long, device=t.device)
             if y.shape != (batch,) or y.dtype != torch.long:

@@ -4,6 +4,9 @@
 
 sigma_t is a learnable per-step scalar stored as log sigma_t. With ``fix_last`` the last one is a
 buffer (not trained) and only the first T-1 are learned.
+
+Class-conditional policies (``num_classes = K > 0``, a pretrained class-conditional network) take
+labels y (B,) in 0..K-1 in every call: mu_theta(x_t, t, y); a chain keeps its label from x_0 to x_T.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dxmi.nets.conditioning import check_labels
 from dxmi.records import Step, Trajectory
 
 
@@ -53,9 +57,14 @@ class GaussianPolicy(nn.Module):
         ids = {id(p) for p in self.sigma_parameters()}
         return [p for p in self.parameters() if id(p) not in ids]
 
+    @property
+    def num_classes(self) -> int:
+        """K of a class-conditional policy (labels 0..K-1), 0 for an unconditional one."""
+        return 0
+
     # -- the one thing a variant implements ---------------------------------------------------
-    def mean(self, x: Tensor, t: Tensor) -> Tensor:
-        """mu_theta(x_t, t): x (B, *S), t (B,) long -> (B, *S)."""
+    def mean(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """mu_theta(x_t, t[, y]): x (B, *S), t (B,) long, y (B,) long or None -> (B, *S)."""
         raise NotImplementedError
 
     def mean_gain(self) -> Tensor:
@@ -67,7 +76,7 @@ class GaussianPolicy(nn.Module):
     def _bcast(self, v: Tensor) -> Tensor:
         return v.view(-1, *([1] * len(self.sample_shape)))
 
-    def check_input(self, x: Tensor, t: Tensor) -> None:
+    def check_input(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> None:
         if tuple(x.shape[1:]) != self.sample_shape:
             raise ValueError(f"{type(self).__name__}: expected x of shape (B, {self.sample_shape}), "
                              f"received {tuple(x.shape)}")
@@ -76,6 +85,8 @@ class GaussianPolicy(nn.Module):
                              f"received {tuple(t.shape)} {t.dtype}")
         if int(t.min()) < 0 or int(t.max()) >= self.num_steps:
             raise ValueError(f"step index out of range 0..{self.num_steps - 1}: {t.min()}..{t.max()}")
+        if y is not None:
+            check_labels(y, x.shape[0], self.num_classes, type(self).__name__)
 
     def initial(self, n: int, generator: torch.Generator | None = None,
                 device: torch.device | str | None = None) -> Tensor:
@@ -84,24 +95,24 @@ class GaussianPolicy(nn.Module):
         return self.init_scale * torch.randn((n, *self.sample_shape), generator=generator, device=device)
 
     def step(self, x: Tensor, t: Tensor | int, generator: torch.Generator | None = None,
-             noise: Tensor | None = None) -> Step:
-        """Draw x_{t+1} = mu_theta(x_t, t) + sigma_t * eps. Differentiable (reparameterised)."""
+             noise: Tensor | None = None, y: Tensor | None = None) -> Step:
+        """Draw x_{t+1} = mu_theta(x_t, t[, y]) + sigma_t * eps. Differentiable (reparameterised)."""
         if isinstance(t, int):
             t_idx = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         else:
             t_idx = t
-        self.check_input(x, t_idx)
-        mu = self.mean(x, t_idx)
+        self.check_input(x, t_idx, y)
+        mu = self.mean(x, t_idx, y)
         sigma = self.log_sigma[t_idx].exp()
         if noise is None:
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         next_x = mu + self._bcast(sigma) * noise
         return Step(x=x, next_x=next_x, mean=mu, sigma=sigma, noise=noise, t=int(t_idx[0]))
 
-    def log_prob(self, x: Tensor, next_x: Tensor, t: Tensor) -> Tensor:
-        """log pi(x_{t+1} | x_t) summed over dimensions: (B,)."""
-        self.check_input(x, t)
-        return self.log_prob_given_mean(next_x, self.mean(x, t), t)
+    def log_prob(self, x: Tensor, next_x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """log pi(x_{t+1} | x_t[, y]) summed over dimensions: (B,)."""
+        self.check_input(x, t, y)
+        return self.log_prob_given_mean(next_x, self.mean(x, t, y), t)
 
     def log_prob_given_mean(self, next_x: Tensor, mu: Tensor, t: Tensor) -> Tensor:
         """log N(x_{t+1}; mu, sigma_t^2 I) summed over dimensions, for a mean already computed: (B,)."""
@@ -112,16 +123,19 @@ class GaussianPolicy(nn.Module):
 
     @torch.no_grad()
     def rollout(self, n: int, generator: torch.Generator | None = None,
-                x0: Tensor | None = None) -> Trajectory:
-        """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor."""
+                x0: Tensor | None = None, y: Tensor | None = None) -> Trajectory:
+        """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor; with labels
+        y (n,), chain i is conditioned on y[i] at every step."""
         x = self.initial(n, generator) if x0 is None else x0
+        if y is not None:
+            check_labels(y, x.shape[0], self.num_classes, type(self).__name__)
         states = torch.empty((self.num_steps + 1, *x.shape), device=x.device, dtype=x.dtype)
         states[0] = x
         for t in range(self.num_steps):
-            x = self.step(x, t, generator).next_x
+            x = self.step(x, t, generator, y=y).next_x
             states[t + 1] = x
-        return Trajectory(states=states, log_sigma=self.log_sigma.detach().clone())
+        return Trajectory(states=states, log_sigma=self.log_sigma.detach().clone(), labels=y)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.rollout(n, generator).samples
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        return self.rollout(n, generator, y=y).samples

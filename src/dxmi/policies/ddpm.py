@@ -15,12 +15,14 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dxmi.nets.conditioning import call, num_classes
 from dxmi.policies.base import GaussianPolicy
 from dxmi.schedules.subsequence import StepSchedule
 
 
 class DDPMSubsequencePolicy(GaussianPolicy):
-    """``eps_net(x, k)`` takes x (B, *S) and a float (B,) base index k; it is fine-tuned."""
+    """``eps_net(x, k[, y])`` takes x (B, *S) and a float (B,) base index k (and labels y for a
+    class-conditional network); it is fine-tuned."""
 
     coef_eps: Tensor
     coef_scale: Tensor
@@ -34,8 +36,12 @@ class DDPMSubsequencePolicy(GaussianPolicy):
         self.register_buffer("coef_scale", (1 / (1 - schedule.eta).sqrt()).float())
         self.register_buffer("timesteps", schedule.timesteps.float())
 
-    def mean(self, x: Tensor, t: Tensor) -> Tensor:
-        eps = self.eps_net(x, self.timesteps[t])
+    @property
+    def num_classes(self) -> int:
+        return num_classes(self.eps_net)
+
+    def mean(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        eps = call(self.eps_net, x, self.timesteps[t], y=y)
         return self._bcast(self.coef_scale[t]) * (x - self._bcast(self.coef_eps[t]) * eps)
 
     def mean_gain(self) -> Tensor:

@@ -34,9 +34,13 @@ class EDMPolicy(GaussianPolicy):
         self.register_buffer("sigmas", schedule.sigmas.float())
         self.register_buffer("sigma_down", schedule.sigma_down.float())
 
-    def mean(self, x: Tensor, t: Tensor) -> Tensor:
+    @property
+    def num_classes(self) -> int:
+        return self.denoiser.num_classes
+
+    def mean(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         s = self.sigmas[t]
-        d = self.denoiser(x, s)
+        d = self.denoiser(x, s, y)
         return x + (x - d) / self._bcast(s) * self._bcast(self.sigma_down[t] - s)
 
     def mean_gain(self) -> Tensor:

@@ -22,26 +22,26 @@ class ValueGuidedPolicy:
         self.value = value
         self.scale = scale
 
-    def rollout(self, n: int, generator: torch.Generator | None = None) -> Trajectory:
+    def rollout(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Trajectory:
         p = self.policy
         x = p.initial(n, generator)
         states = torch.empty((p.num_steps + 1, *x.shape), device=x.device, dtype=x.dtype)
         states[0] = x
         for t in range(p.num_steps):
             with torch.no_grad():
-                step = p.step(x, t, generator)
+                step = p.step(x, t, generator, y=y)
             x = step.next_x
             if self.scale != 0.0:
-                x = x + self.scale * p._bcast(step.sigma) * self._grad(x, t + 1)
+                x = x + self.scale * p._bcast(step.sigma) * self._grad(x, t + 1, y)
             states[t + 1] = x
-        return Trajectory(states=states, log_sigma=p.log_sigma.detach().clone())
+        return Trajectory(states=states, log_sigma=p.log_sigma.detach().clone(), labels=y)
 
-    def _grad(self, x: Tensor, t: int) -> Tensor:
+    def _grad(self, x: Tensor, t: int, y: Tensor | None) -> Tensor:
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-            (g,) = torch.autograd.grad(self.value(xg, tt).sum(), xg)
+            (g,) = torch.autograd.grad(self.value(xg, tt, y).sum(), xg)
         return g.detach()
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.rollout(n, generator).samples
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        return self.rollout(n, generator, y).samples

@@ -27,8 +27,8 @@ class ResidualMLPPolicy(GaussianPolicy):
         nn.init.zeros_(self.net.out.weight)
         nn.init.zeros_(self.net.out.bias)
 
-    def mean(self, x: Tensor, t: Tensor) -> Tensor:
-        return x + self.net(x, t.float())
+    def mean(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        return x + self.net(x, t.float())  # unconditional: check_input refuses labels
 
     def extra_repr(self) -> str:
         return f"T={self.num_steps}, fix_last={self.fix_last}"

@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from dxmi.algorithms.base import Algorithm
+from dxmi.records import Batch
 
 __all__ = ["Distributed", "shutdown"]
 
@@ -103,7 +104,7 @@ class Distributed:
                              f"{self.world_size} processes; choose a multiple of {self.world_size}")
         return global_batch_size // self.world_size
 
-    def shard(self, batch: Tensor) -> Tensor:
+    def shard(self, batch: Batch) -> Batch:
         """This rank's contiguous rows of a global batch (B, ...) -> (B / world, ...)."""
         n = self.local_batch_size(batch.shape[0])
         return batch[self.rank * n: (self.rank + 1) * n]

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from dxmi.algorithms.base import Algorithm
-from dxmi.records import Metrics
+from dxmi.records import Batch, Metrics
 from dxmi.training.checkpoint import CheckpointManager
 from dxmi.training.distributed import Distributed
 from dxmi.training.loggers import Logger, NullLogger, make_loggers
 from dxmi.training.precision import Precision
 
-BatchSource = Callable[[int, torch.Generator], Tensor]
+#: ``source(n, generator)``: n rows of data (a tensor, or a LabelledBatch for class-conditional training)
+BatchSource = Callable[[int, torch.Generator], Batch]
 
 
 class NonFiniteLossError(RuntimeError):

@@ -17,8 +17,15 @@ class SharedEnergyValue(ValueFunction):
         super().__init__(energy.sample_shape, num_steps)
         self.energy = energy
 
+    @property
+    def num_classes(self) -> int:
+        return self.energy.num_classes
+
     def value(self, x: Tensor, t: Tensor) -> Tensor:
         return self.energy(x)
+
+    def conditional_value(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        return self.energy(x, y)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return []
