@@ -55,3 +55,29 @@ def test_cli_pipeline_on_digits(tmp_path, capsys):
     assert main(["plot", "--out", str(out)]) == 0
     assert (out / "plots" / "samples.png").is_file()
     capsys.readouterr()
+
+
+def test_class_conditional_cli_pipeline_on_digits(tmp_path, capsys):
+    """pretrain.net.num_classes / sampler.energy_net.num_classes: the run trains on (image, label)
+    pairs, its rollouts keep their labels, evaluate reports label accuracy, sample draws one class."""
+    import numpy as np
+
+    from dxmi.cli.main import main
+    from dxmi.experiment import load_trained
+
+    out = tmp_path / "run"
+    sets = [*TINY, "pretrain.steps=20", "train.iterations=2", "train.algo.batch_size=16", "eval.n_samples=40",
+            "eval.classifier_steps=30", "train.algo.sampler_warmup=0", "pretrain.net.num_classes=10",
+            "sampler.energy_net.num_classes=10"]
+    common = ["--config", "digits", "--out", str(out), "--no-progress", *[a for s in sets for a in ("--set", s)]]
+    assert main(["train", *common]) == 0
+    algo = load_trained(load_config("digits", [*sets, f"out={out}"]))
+    assert algo.policy.num_classes == 10 and algo.energy.num_classes == 10
+    assert main(["evaluate", "--out", str(out), "--sampler", "base"]) == 0
+    res = json.loads((out / "eval_base.json").read_text())
+    assert 0.0 <= res["label_accuracy"] <= 1.0 and res["n_samples"] == 40
+    assert main(["sample", "--out", str(out), "--sampler", "dxmi", "--n", "6", "--label", "3",
+                 "--file", str(tmp_path / "threes.npy")]) == 0
+    assert np.load(tmp_path / "threes.npy").shape == (6, 1, 8, 8)
+    assert main(["sample", "--out", str(out), "--n", "6", "--label", "10"]) == 2  # one line, exit 2
+    assert "label 10 for a model with 10 classes" in capsys.readouterr().err
