@@ -230,11 +230,8 @@ class DxMI(Algorithm):
         if "energy" not in self.optimizers:
             return Metrics()
         energy = self.trained("energy")
-        y_data = labels_for(self.energy, y)
-        y_model = labels_for(self.energy, self.buffer.sample_labels)
-        e_data = energy(data) if y_data is None else energy(data, y_data)
-        e_model = energy(self.buffer.samples.detach()) if y_model is None else energy(self.buffer.samples.detach(),
-                                                                                      y_model)
+        e_data = energy(data, labels_for(self.energy, y))
+        e_model = energy(self.buffer.samples.detach(), labels_for(self.energy, self.buffer.sample_labels))
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
             m_data = self.energy.magnitude(data, e_data)  # parameter-free: safe outside the DDP wrapper
@@ -267,9 +264,7 @@ class DxMI(Algorithm):
         for t in [t for _ in range(cfg.value_passes) for t in range(self.T - 1, -1, -1)]:
             batch = self.buffer.at(t)
             target = self.value_target(batch)
-            y = labels_for(self.value, batch.y)
-            v = value(batch.x, batch.t) if y is None else value(batch.x, batch.t, y)
-            loss = ((v - target) ** 2).mean()
+            loss = ((value(batch.x, batch.t, labels_for(self.value, batch.y)) - target) ** 2).mean()
             self.optimizer_step(opt_name, loss, cfg.value_grad_clip)
             losses.append(loss.detach())
         return Metrics.of(loss_value=torch.stack(losses).mean())
