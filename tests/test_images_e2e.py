@@ -52,6 +52,8 @@ def test_cli_pipeline_on_digits(tmp_path, capsys):
     assert {"fd", "precision", "recall", "n_samples"} <= res.keys() and res["n_samples"] == 64
     assert (out / "classifier.safetensors").is_file()
     assert main(["sample", "--out", str(out), "--sampler", "base", "--n", "10"]) == 0
+    assert main(["sample", "--out", str(out), "--n", "4", "--label", "0"]) == 2
+    assert "the model is unconditional" in capsys.readouterr().err
     assert main(["plot", "--out", str(out)]) == 0
     assert (out / "plots" / "samples.png").is_file()
     capsys.readouterr()

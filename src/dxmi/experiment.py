@@ -386,6 +386,17 @@ def load_trained(cfg: RunConfig) -> DxMI:
 SAMPLERS = ("dxmi", "base", "ddpm", "ddim")
 
 
+def _sampling_labels(n: int, classes: int, label: int | None, device: str) -> Tensor | None:
+    """Class ``label`` for all n samples, or every class equally often; None for an unconditional model."""
+    if label is None:
+        return balanced_labels(n, classes, device)
+    if classes == 0:
+        raise ConfigError(f"label {label} given, but the model is unconditional")
+    if not 0 <= label < classes:
+        raise ConfigError(f"label {label} for a model with {classes} classes")
+    return torch.full((n,), label, device=device)
+
+
 def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
                  label: int | None = None) -> Tensor:
     """Samples from the trained sampler (``dxmi``), the untrained T-step policy (``base``), the
@@ -400,20 +411,16 @@ def draw_labelled_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: 
     if which not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {SAMPLERS}, got {which!r}")
     gen = make_generator(cfg.device, seed)
-    shape = data_shape(build_dataset(cfg))
-    model = load_pretrained(cfg, shape)
-    model.eval()
-    classes = num_classes(model)
-    if label is not None and not 0 <= label < max(classes, 1):
-        raise ConfigError(f"label {label} for a model with {classes} classes" if classes else
-                          f"label {label} given, but the model is unconditional")
-    y = balanced_labels(n, classes, cfg.device) if label is None else torch.full((n,), label, device=cfg.device)
     if which == "dxmi":
         algo = load_trained(cfg)
+        y = _sampling_labels(n, algo.policy.num_classes, label, cfg.device)
         if cfg.eval.guidance_scale != 0.0:
             guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale)
             return guided.sample(n, gen, y), y
         return algo.sampling_policy.sample(n, gen, y), y
+    model = load_pretrained(cfg, data_shape(build_dataset(cfg)))
+    model.eval()
+    y = _sampling_labels(n, num_classes(model), label, cfg.device)
     if which == "base":
         return build_policy(cfg, model).to(cfg.device).sample(n, gen, y), y
     if isinstance(model, EDMDenoiser):
