@@ -230,9 +230,9 @@ def test_imagenet_presets_read_a_labelled_npz_and_train_class_conditionally(tmp_
         cfg = load_config(preset, [f"data.path={tmp_path / 'in64.npz'}", "device=cpu"])
         assert cfg.pretrain.net.num_classes == 1000
         ds = build_dataset(cfg)
-        batch = data_source(ds, conditional=True)(4, torch.Generator().manual_seed(0))
+        batch = data_source(ds, classes=1000)(4, torch.Generator().manual_seed(0))
         assert isinstance(batch, LabelledBatch) and batch.x.shape == (4, 3, 64, 64)
         assert set(batch.y.tolist()) <= {0, 5, 999, 3, 7}
         unlabelled = build_dataset(load_config(preset, [f"data.path={tmp_path / 'unlabelled.npy'}"]))
         with pytest.raises(ValueError, match="class-conditional training"):
-            data_source(unlabelled, conditional=True)
+            data_source(unlabelled, classes=1000)

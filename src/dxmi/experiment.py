@@ -28,8 +28,16 @@ from torch import Tensor, nn
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI
 from dxmi.config import ConfigError, NetConfig, RunConfig, to_dict
-from dxmi.data import PointCloudDataset, load_point_cloud, make_toy2d
-from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
+from dxmi.data.images import ImageDataset
+from dxmi.data.sources import (  # noqa: F401 - re-exported: the jobs' data helpers live with the data
+    DATASETS,
+    balanced_labels,
+    build_dataset,
+    data_dim,
+    data_shape,
+    data_source,
+    is_image_dataset,
+)
 from dxmi.diffusion import EpsilonModel
 from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
@@ -39,7 +47,6 @@ from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
 from dxmi.policies.edm import EDMPolicy
-from dxmi.records import Batch, LabelledBatch
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.schedules.karras import KarrasSchedule
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
@@ -48,56 +55,6 @@ from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
 from dxmi.training.precision import Precision
 from dxmi.values import SharedEnergyValue, TimeDependentValue, ValueFunction
-
-
-# -- data ------------------------------------------------------------------------------------------
-def _point_file(cfg: RunConfig) -> Any:
-    if not cfg.data.path:
-        raise ConfigError("data.name=file needs data.path (a .npy or .csv point cloud)")
-    return PointCloudDataset(load_point_cloud(cfg.data.path))
-
-
-# name -> builder; 2D names fall through to make_toy2d. Other modules may register more.
-def _image_dataset(name: str) -> Callable[[RunConfig], Any]:
-    return lambda cfg: make_image_dataset(name)
-
-
-def _image_files(cfg: RunConfig) -> ImageDataset:
-    """``data.path``: an image folder, a ``.npy`` / ``.npz`` array or the CIFAR-10 python batches."""
-    from dxmi.data.image_files import load_images
-
-    if not cfg.data.path:
-        raise ConfigError(f"data.name={cfg.data.name} needs data.path (an image folder, a .npy/.npz array "
-                          "or the CIFAR-10 python batches)")
-    return load_images(cfg.data.path)
-
-
-DATASETS: dict[str, Callable[[RunConfig], Any]] = {
-    "file": _point_file,
-    "images": _image_files,
-    "cifar10": _image_files,
-    **{name: _image_dataset(name) for name in IMAGE_DATASETS},
-}
-
-
-def build_dataset(cfg: RunConfig) -> Any:
-    """A dataset with ``sample(n, generator) -> (n, *S)``."""
-    builder = DATASETS.get(cfg.data.name)
-    return builder(cfg) if builder is not None else make_toy2d(cfg.data.name)
-
-
-def data_shape(dataset: Any) -> tuple[int, ...]:
-    """The shape of one sample: (D,) for point clouds, (C, H, W) for images."""
-    shape = getattr(dataset, "sample_shape", None)
-    return tuple(shape) if shape is not None else (int(getattr(dataset, "dim", 2)),)
-
-
-def data_dim(dataset: Any) -> int:
-    return int(np.prod(data_shape(dataset)))
-
-
-def is_image_dataset(dataset: Any) -> bool:
-    return isinstance(dataset, ImageDataset)
 
 
 # -- networks and parts (registries keyed by the config's ``kind``) --------------------------------
@@ -231,33 +188,6 @@ def build_algorithm(cfg: RunConfig, model: nn.Module, generator: torch.Generator
     return SAMPLER_UPDATES[cfg.train.update](policy, value, energy, cfg.train.algo, generator=generator)
 
 
-def data_source(dataset: Any, conditional: bool) -> Callable[[int, torch.Generator], Batch]:
-    """The Trainer's batch source: images alone, or (images, labels) as a :class:`LabelledBatch` for
-    class-conditional training (the dataset must then be labelled)."""
-    if not conditional:
-        return dataset.sample  # type: ignore[no-any-return]
-    if not is_image_dataset(dataset):
-        raise ConfigError("class-conditional training needs a labelled image dataset")
-    dataset.require_labels("class-conditional training (pretrain.net.num_classes > 0)")
-
-    def labelled(n: int, generator: torch.Generator) -> Batch:
-        return LabelledBatch(*dataset.sample_labelled(n, generator))
-
-    return labelled
-
-
-def check_classes(dataset: Any, classes: int) -> None:
-    """The data's labels fit a class-conditional model with ``classes`` classes."""
-    if classes > 0 and is_image_dataset(dataset) and dataset.labels is not None and dataset.num_classes > classes:
-        raise ConfigError(f"the data have {dataset.num_classes} classes but the model was built for {classes} "
-                          "(pretrain.net.num_classes)")
-
-
-def balanced_labels(n: int, classes: int, device: str | torch.device = "cpu") -> Tensor | None:
-    """Labels 0, 1, ..., K-1, 0, 1, ... for n class-conditional samples (None when unconditional)."""
-    return torch.arange(n, device=device) % classes if classes > 0 else None
-
-
 def make_generator(device: str, seed: int) -> torch.Generator:
     return torch.Generator(device=torch.device(device)).manual_seed(seed)
 
@@ -302,13 +232,12 @@ def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = Non
     torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
     model = build_base_model(cfg, data_shape(dataset)).to(device)
     classes = num_classes(model)
-    check_classes(dataset, classes)
     algo = DDPMTraining(model, lr=cfg.pretrain.lr, generator=make_generator(device, dist.seed(cfg.seed + 1)),
                         lr_decay_steps=cfg.pretrain.steps, ema=cfg.pretrain.ema,
                         label_dropout=cfg.pretrain.label_dropout if classes else 0.0)
     dist.wrap(algo)
     t0 = time.perf_counter()
-    Trainer(algo, data_source(dataset, classes > 0), cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
+    Trainer(algo, data_source(dataset, classes), cfg.pretrain.batch_size, cfg.pretrain.steps, out / "pretrain",
             seed=cfg.seed, device=device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc="pretrain DDPM", distributed=dist,
             precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
@@ -359,10 +288,9 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
     dataset = build_dataset(cfg)
     model = load_pretrained(local, data_shape(dataset))
     algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
-    check_classes(dataset, algo.policy.num_classes)
     dist.wrap(algo)
     t0 = time.perf_counter()
-    Trainer(algo, data_source(dataset, algo.policy.num_classes > 0), cfg.train.algo.batch_size, cfg.train.iterations,
+    Trainer(algo, data_source(dataset, algo.policy.num_classes), cfg.train.algo.batch_size, cfg.train.iterations,
             out / "train",
             seed=cfg.seed + 3, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
             progress=cfg.progress, tensorboard=cfg.tensorboard, desc=f"{cfg.train.update} T={cfg.sampler.num_steps}",

@@ -127,8 +127,6 @@ class GaussianPolicy(nn.Module):
         """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor; with labels
         y (n,), chain i is conditioned on y[i] at every step."""
         x = self.initial(n, generator) if x0 is None else x0
-        if y is not None:
-            check_labels(y, x.shape[0], self.num_classes, type(self).__name__)
         states = torch.empty((self.num_steps + 1, *x.shape), device=x.device, dtype=x.dtype)
         states[0] = x
         for t in range(self.num_steps):

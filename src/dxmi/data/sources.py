@@ -1,0 +1,96 @@
+"""Where a run's data come from: the dataset named by ``data.name`` and the Trainer's batch source.
+
+``DATASETS`` maps names to builders (a user point cloud, image files, the bundled digits / MNIST);
+other names fall through to the built-in 2D densities. A class-conditional run draws
+(image, label) pairs as :class:`dxmi.records.LabelledBatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dxmi.config import ConfigError, RunConfig
+from dxmi.data.files import PointCloudDataset, load_point_cloud
+from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
+from dxmi.data.toy2d import make_toy2d
+from dxmi.records import Batch, LabelledBatch
+
+
+# -- data ------------------------------------------------------------------------------------------
+def _point_file(cfg: RunConfig) -> Any:
+    if not cfg.data.path:
+        raise ConfigError("data.name=file needs data.path (a .npy or .csv point cloud)")
+    return PointCloudDataset(load_point_cloud(cfg.data.path))
+
+
+# name -> builder; 2D names fall through to make_toy2d. Other modules may register more.
+def _image_dataset(name: str) -> Callable[[RunConfig], Any]:
+    return lambda cfg: make_image_dataset(name)
+
+
+def _image_files(cfg: RunConfig) -> ImageDataset:
+    """``data.path``: an image folder, a ``.npy`` / ``.npz`` array or the CIFAR-10 python batches."""
+    from dxmi.data.image_files import load_images
+
+    if not cfg.data.path:
+        raise ConfigError(f"data.name={cfg.data.name} needs data.path (an image folder, a .npy/.npz array "
+                          "or the CIFAR-10 python batches)")
+    return load_images(cfg.data.path)
+
+
+DATASETS: dict[str, Callable[[RunConfig], Any]] = {
+    "file": _point_file,
+    "images": _image_files,
+    "cifar10": _image_files,
+    **{name: _image_dataset(name) for name in IMAGE_DATASETS},
+}
+
+
+def build_dataset(cfg: RunConfig) -> Any:
+    """A dataset with ``sample(n, generator) -> (n, *S)``."""
+    builder = DATASETS.get(cfg.data.name)
+    return builder(cfg) if builder is not None else make_toy2d(cfg.data.name)
+
+
+def data_shape(dataset: Any) -> tuple[int, ...]:
+    """The shape of one sample: (D,) for point clouds, (C, H, W) for images."""
+    shape = getattr(dataset, "sample_shape", None)
+    return tuple(shape) if shape is not None else (int(getattr(dataset, "dim", 2)),)
+
+
+def data_dim(dataset: Any) -> int:
+    return int(np.prod(data_shape(dataset)))
+
+
+def is_image_dataset(dataset: Any) -> bool:
+    return isinstance(dataset, ImageDataset)
+
+
+
+def data_source(dataset: Any, classes: int = 0) -> Callable[[int, torch.Generator], Batch]:
+    """The Trainer's batch source: images alone (``classes = 0``), or (images, labels) as a
+    :class:`LabelledBatch` for a class-conditional model with ``classes`` classes (the data must be
+    labelled with at most that many classes)."""
+    if classes == 0:
+        return dataset.sample  # type: ignore[no-any-return]
+    if not is_image_dataset(dataset):
+        raise ConfigError("class-conditional training needs a labelled image dataset")
+    dataset.require_labels("class-conditional training (pretrain.net.num_classes > 0)")
+    if dataset.num_classes > classes:
+        raise ConfigError(f"the data have {dataset.num_classes} classes but the model was built for {classes} "
+                          "(pretrain.net.num_classes)")
+
+    def labelled(n: int, generator: torch.Generator) -> Batch:
+        return LabelledBatch(*dataset.sample_labelled(n, generator))
+
+    return labelled
+
+
+def balanced_labels(n: int, classes: int, device: str | torch.device = "cpu") -> Tensor | None:
+    """Labels 0, 1, ..., K-1, 0, 1, ... for n class-conditional samples (None when unconditional)."""
+    return torch.arange(n, device=device) % classes if classes > 0 else None
