@@ -59,6 +59,9 @@ class DxMIConfig:
         tau1: weight of the entropy term (-tau1 log sigma_t in the running cost).
         tau2: weight of the velocity cost c_t.
         gamma: energy-magnitude regulariser weight in the EBM loss (0 disables).
+        energy_r1: weight r of a gradient penalty on the data, (r / 2) mean ||grad_x E(x_data)||^2
+            (Mescheder et al. 2018's R1; 0 disables, as in the paper). It flattens the energy at
+            the data so that a sampler that overshoots it is not rewarded for going further.
         adavelreg: EMA factor a of the adaptive velocity regularisation (1.0 freezes s_t^2).
         velocity_init: "sigma" (s_t^2 = sigma_t^2, the release) or "rollout" (first rollout's
             mean squared step).
@@ -86,6 +89,7 @@ class DxMIConfig:
     tau1: float = 0.1
     tau2: float = 0.01
     gamma: float = 1.0
+    energy_r1: float = 0.0
     adavelreg: float = 0.99
     velocity_init: str = "sigma"
     time_cost_kappa: float = 0.0
@@ -113,7 +117,7 @@ class DxMIConfig:
             raise ValueError(f"velocity_init must be one of {VELOCITY_INITS}, got {self.velocity_init!r}")
         if not 0.0 <= self.adavelreg <= 1.0:
             raise ValueError(f"adavelreg must be in [0, 1], got {self.adavelreg}")
-        for name in ("tau1", "tau2", "gamma", "time_cost_kappa"):
+        for name in ("tau1", "tau2", "gamma", "energy_r1", "time_cost_kappa"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.policy_ema < 1.0:
@@ -142,7 +146,8 @@ class DxMI(Algorithm):
         device = policy.log_sigma_free.device
         self.device = device
         self.generator = generator or torch.Generator(device=device)
-        self.buffer = TrajectoryBuffer(self.T, config.batch_size, policy.sample_shape, device=device)
+        self.buffer = TrajectoryBuffer(self.T, config.batch_size, policy.sample_shape, device=device,
+                                       dtype=policy.log_sigma_free.dtype)  # the policy's precision
         self.s2 = (policy.log_sigma.detach() * 2).exp().clone()  # s_t^2 of the auxiliary chain
         self.s2_initialised = config.velocity_init == "sigma"
         self.modules = {"policy": policy, "energy": energy}
@@ -225,11 +230,14 @@ class DxMI(Algorithm):
         self.s2 = (a * self.s2 + (1 - a) * sq).clamp_min(1e-12)
 
     def energy_step(self, data: Tensor, y: Tensor | None = None) -> Metrics:
-        """L_E = mean E(data | y) - mean E(x_T | y) + gamma (...), labels only for a conditional energy."""
+        """L_E = mean E(data | y) - mean E(x_T | y) + gamma (...) [+ (r / 2) mean ||grad_x E(data | y)||^2],
+        labels only for a conditional energy."""
         cfg = self.config
         if "energy" not in self.optimizers:
             return Metrics()
         energy = self.trained("energy")
+        if cfg.energy_r1 > 0:
+            data = data.detach().requires_grad_(True)
         e_data = energy(data, labels_for(self.energy, y))
         e_model = energy(self.buffer.samples.detach(), labels_for(self.energy, self.buffer.sample_labels))
         loss = e_data.mean() - e_model.mean()
@@ -237,9 +245,15 @@ class DxMI(Algorithm):
             m_data = self.energy.magnitude(data, e_data)  # parameter-free: safe outside the DDP wrapper
             m_model = self.energy.magnitude(self.buffer.samples, e_model)
             loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
+        extra: dict[str, Tensor] = {}
+        if cfg.energy_r1 > 0:
+            (g,) = torch.autograd.grad(e_data.sum(), data, create_graph=True)
+            r1 = (g**2).flatten(1).sum(1).mean()
+            loss = loss + 0.5 * cfg.energy_r1 * r1
+            extra["energy_r1"] = r1.detach()
         gnorm = self.optimizer_step("energy", loss, cfg.energy_grad_clip)
         return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),
-                          grad_norm_energy=gnorm)
+                          grad_norm_energy=gnorm, **extra)
 
     def value_target(self, batch: TransitionBatch) -> Tensor:
         """Soft-Bellman target of V(x_t, t) for a batch of one step t (no gradient)."""
