@@ -40,7 +40,7 @@ QUICK: dict[str, dict] = {
                "dxmi": {10: [], 4: T4}},
 }
 FULL: dict[str, dict] = {
-    "digits": {"preset": "digits", "overrides": ["pretrain.steps=3000", "train.iterations=600"], "n_eval": 1797,
+    "digits": {"preset": "digits", "overrides": ["pretrain.steps=3000"], "n_eval": 1797,
                "n_ddpm": 1797, "dxmi": {10: [], 4: T4}},
     # CPU-sized (about 2 hours on one core): a shorter pretraining and DxMI run than the preset's
     "mnist": {"preset": "mnist", "overrides": ["pretrain.steps=2000"], "n_eval": 1000, "n_ddpm": 300,
