@@ -61,6 +61,16 @@ def score(metric: Any, samples: Any) -> dict[str, float]:
     return {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples}
 
 
+def write_result(out: str, script: str, argv: list[str] | None, result: dict) -> None:
+    """Write ``result`` plus the command that made it (``python benchmarks/<script> ARGS``) as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    result = {**result, "command": f"python benchmarks/{script} " + " ".join(args)}
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+
+
 def thresholds(res: dict) -> list[tuple[str, bool]]:
     """The issue's checks on one dataset's results."""
     d = {m: res[m] for m in METHODS if m in res}

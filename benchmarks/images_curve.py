@@ -17,7 +17,6 @@ JSON: {"base_10": {fd, precision, recall}, "curve": [{"iterations", "fd", "preci
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from dxmi.config import load_config
     from dxmi.experiment import build_dataset, build_policy, image_metrics, pretrain, train
-    from images import sampling_generator, score  # benchmarks/images.py, next to this script
+    from images import sampling_generator, score, write_result  # benchmarks/images.py, next to this script
 
     steps = sorted(int(s) for s in args.steps.split(","))
     root = Path(args.workdir) / "digits"
@@ -74,13 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         curve.append(row)
         print(f"{args.name} seed {args.seed} it={n_it} fd={row['fd']:.3f} precision={row['precision']:.3f} "
               f"recall={row['recall']:.3f} [{row['seconds']:.0f}s]", flush=True)
-    result = {f"base_{run_cfg.sampler.num_steps}": base, "curve": curve, "overrides": args.overrides,
-              "seed": args.seed,
-              "command": "python benchmarks/images_curve.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result(args.out, "images_curve.py", argv, {f"base_{run_cfg.sampler.num_steps}": base, "curve": curve,
+                                                      "overrides": args.overrides, "seed": args.seed})
     return 0
 
 

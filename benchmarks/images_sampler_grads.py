@@ -16,7 +16,6 @@ JSON: {"run": str, "tau2": float, "energy_data": float, "energy_model": float,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from dxmi.buffers.trajectory import TrajectoryBuffer
     from dxmi.config import load_config
     from dxmi.experiment import build_dataset, load_trained
+    from images import write_result  # benchmarks/images.py, next to this script
 
     cfg = load_config(str(Path(args.run) / "config.yaml"), [])
     algo = load_trained(cfg)
@@ -67,12 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"t": t, "grad_value": g_v, "grad_velocity": g_c, "ratio": g_c / max(g_v, 1e-30)})
         print(f"t={t}  |grad V(x_t+1)| = {g_v:.3e}   |grad tau2 c_t| = {g_c:.3e}   velocity / value = {g_c / g_v:.2f}")
     print(f"E(data) = {e_data:.4f}   E(x_T) = {e_model:.4f}   (tau2 = {tau2})")
-    res = {"run": args.run, "tau2": tau2, "energy_data": e_data, "energy_model": e_model, "steps": rows,
-           "command": "python benchmarks/images_sampler_grads.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
-    print(f"wrote {out}")
+    write_result(args.out, "images_sampler_grads.py", argv,
+                 {"run": args.run, "tau2": tau2, "energy_data": e_data, "energy_model": e_model, "steps": rows})
     return 0
 
 
