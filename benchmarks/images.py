@@ -15,8 +15,8 @@ Writes ``{"datasets": {NAME: {METHOD: {fd, precision, recall, n_samples, seconds
 run details (pretraining time, classifier accuracy, thresholds, command) to ``OUT.meta.json`` and a
 sample grid per dataset next to it (``OUT_<dataset>_samples.png``).
 
-    python benchmarks/images.py --quick --out results/images_quick.json     # digits, ~10-20 min on 2 CPU cores
-    python benchmarks/images.py --out results/images_full.json     # + MNIST 28x28 (about 2.5 hours on one core)
+    python benchmarks/images.py --quick --out results/images_quick.json     # digits, ~5 min on 2 CPU cores
+    python benchmarks/images.py --out results/images_full.json     # + MNIST 28x28 (about 1 hour on one core)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ QUICK: dict[str, dict] = {
 FULL: dict[str, dict] = {
     "digits": {"preset": "digits", "overrides": ["pretrain.steps=3000"], "n_eval": 1797,
                "n_ddpm": 1797, "dxmi": {10: [], 4: T4}},
-    # CPU-sized (about 2 hours on one core): a shorter pretraining and DxMI run than the preset's
+    # CPU-sized (about 55 min on one core): a shorter pretraining and DxMI run than the preset's
     "mnist": {"preset": "mnist", "overrides": ["pretrain.steps=2000"], "n_eval": 1000, "n_ddpm": 300,
               "dxmi": {10: ["train.iterations=150"], 4: [*T4, "train.iterations=150"]}},
 }
