@@ -8,7 +8,9 @@ writes ``sinkhorn`` (synthetic) or ``w2`` (particles), ``tvd_e``, ``n_energy_eva
 known). Equal energy evaluations: the MCMC baselines get as many ``(E, grad E)`` evaluations as VGS
 spent in total (training + drawing the evaluation samples), spread over the same number of chains
 as evaluation samples. ``reference`` is an independent draw of exact samples (synthetic) or the
-validation reference set (particles): the metric's noise floor. Threads are set to 1.
+validation reference set (particles): the metric's noise floor. ``init`` scores the trained
+sampler's own start ``x_0 = s_init z`` (no step): what the learned drift adds over it.
+``mala_same_steps``: MALA with as many steps as VGS. Threads are set to 1.
 """
 
 from __future__ import annotations
@@ -105,6 +107,13 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
     rows["mala_same_steps"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
                                "seconds": time.perf_counter() - t0, "acceptance": res.acceptance,
                                "steps": cfg.num_steps}
+
+    # The trained sampler's own start, x_0 = s_init z (learned s_init, no step): what the T learned
+    # value-gradient steps add over it.
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        x_start = algo.sampler.initial(n_eval, torch.Generator().manual_seed(seed + 2))
+    rows["init"] = {**_metrics(target, x_start, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
     rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
