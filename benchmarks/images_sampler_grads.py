@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         g_v = grad_norm(algo.cost_to_go(step.next_x, b.t + 1, None).mean())
         g_c = grad_norm(tau2 * algo.velocity(b.x, step.next_x, b.t).mean())
         rows.append({"t": t, "grad_value": g_v, "grad_velocity": g_c, "ratio": g_c / max(g_v, 1e-30)})
-        print(f"t={t}  |grad V(x_t+1)| = {g_v:.3e}   |grad tau2 c_t| = {g_c:.3e}   velocity / value = {g_c / g_v:.2f}")
+        print(f"t={t}  |grad V(x_t+1)| = {g_v:.3e}   |grad tau2 c_t| = {g_c:.3e}   "
+              f"velocity / value = {rows[-1]['ratio']:.2f}")
     print(f"E(data) = {e_data:.4f}   E(x_T) = {e_model:.4f}   (tau2 = {tau2})")
     write_result(args.out, "images_sampler_grads.py", argv,
                  {"run": args.run, "tau2": tau2, "energy_data": e_data, "energy_model": e_model, "steps": rows})
