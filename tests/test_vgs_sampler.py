@@ -143,6 +143,14 @@ def test_training_resumes_exactly(tmp_path):
     for p, q in zip(full.sampler.value.parameters(), resumed.sampler.value.parameters()):
         torch.testing.assert_close(p, q)
     assert full.n_energy_evals == resumed.n_energy_evals > 0
+    # counting: each iteration spends B last-step gradients (no E(x_T) in training rollouts) and B
+    # last-step TD energies (n_update = 1); an evaluation rollout also evaluates E(x_T) for the weights
+    assert full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size
+    roll = full.eval_rollout(10, torch.Generator().manual_seed(0))
+    assert roll.n_energy_evals == 20 and full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size + 20
+    bare = full.sampler.rollout(10, torch.Generator().manual_seed(0), weights=False)
+    assert bare.n_energy_evals == 10 and bool(bare.energy.isnan().all())
+    torch.testing.assert_close(bare.samples, roll.samples)
 
 
 def test_config_errors_are_one_line():
@@ -182,3 +190,46 @@ def test_path_weight_log_z_on_the_normalised_gmm():
     roll = sampler.rollout(20000, torch.Generator().manual_seed(0))
     assert roll.log_z() == pytest.approx(0.0, abs=0.1)
     assert roll.ess() > 0.05
+
+
+class DiagQuadraticValue(ValueFunction):
+    """The optimal value of a centred Gaussian with per-coordinate variances (VE chain):
+    V*(x, t) = sum_d x_d^2 / (2 v_{t,d}), v_{t,d} = sigma_d^2 + sum_{j >= t} s_j^2."""
+
+    def __init__(self, var, sched):
+        super().__init__((var.shape[0],), sched.num_steps)
+        tail = torch.flip(torch.cumsum(torch.flip(sched.s2, [0]), 0), [0])
+        self.v = torch.cat([tail, torch.zeros(1)])[:, None] + var[None]  # (T + 1, D)
+
+    def value(self, x, t):
+        return (x * x / (2 * self.v[t])).sum(1)
+
+
+def test_per_coordinate_initial_scale_makes_the_path_weights_constant():
+    # Anisotropic Gaussian, exact value: with s_init_d = sqrt(v_{0,d}) the start is the auxiliary
+    # marginal at t = 0, so log Z is right and the weights nearly constant; one shared scale cannot do that.
+    sd = torch.tensor([0.3, 1.0, 3.0])
+    target = GaussianTarget(torch.zeros(3), sd)
+    sched = VGSSchedule(10, 0.1, 0.01, "quad", "ve")
+    value = DiagQuadraticValue(sd**2, sched)
+    per_dim = ValueGradientSampler(value, target, sched, s_init_per_dim=True)
+    with torch.no_grad():
+        per_dim.log_s_init.copy_(0.5 * torch.log(value.v[0]))
+    assert per_dim.log_det_init().item() == pytest.approx(0.5 * torch.log(value.v[0]).sum().item(), rel=1e-6)
+    roll = per_dim.rollout(20000, torch.Generator().manual_seed(0))
+    assert roll.log_z() == pytest.approx(target.log_z, abs=0.03)
+    ess = roll.ess()
+    assert ess > 0.7  # not 1: the drift linearises the chain's posterior step (s_t^2 is not small vs 0.3^2)
+    torch.testing.assert_close(roll.samples.std(0), sd, rtol=0.1, atol=0)  # same linearisation
+    shared = ValueGradientSampler(value, target, sched, s_init=float(value.v[0].prod() ** (1 / 6)))
+    assert shared.log_s_init.dim() == 0
+    assert shared.rollout(20000, torch.Generator().manual_seed(0)).ess() < 0.5 * ess
+
+
+def test_per_coordinate_initial_scale_is_refused_for_particles():
+    from dxmi.targets import make_target
+
+    target = make_target("dw4")
+    sched = VGSSchedule(3, 0.1, 0.01, "quad", "ve")
+    with pytest.raises(ValueError, match="rotation"):
+        ValueGradientSampler(DiagQuadraticValue(torch.ones(8), sched), target, sched, s_init_per_dim=True)

@@ -8,7 +8,8 @@ One :meth:`VGS.update` is one iteration of the paper's algorithm:
    ``x_{t+1} = alpha_t x_t + mu_t + sigma_t eps`` with fresh noise, target
    ``y = c_t + [E(x_{t+1}) if t + 1 = T else V_target(x_{t+1}, t + 1)]`` with the running cost
    ``c_t = tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``, loss ``l(V(x_t, t) - y) / D``;
-3. ``s_init`` step on ``E[V(x_0, 0)] - D tau log s_init`` (reparametrised ``x_0 = s_init z``);
+3. ``s_init`` step on ``E[V(x_0, 0)] - D tau log s_init`` (reparametrised ``x_0 = s_init z``; with
+   ``s_init_per_dim``, ``- tau sum_d log s_init_d``);
 4. ``V_target <- ema V_target + (1 - ema) V_online``.
 
 The data batch of :class:`~dxmi.training.Trainer` is ignored (the target is known); give the
@@ -68,6 +69,7 @@ class VGSConfig:
     s_init_lr: float = 1e-3
     s_init: float = 1.0
     learn_s_init: bool = True
+    s_init_per_dim: bool = False  # one initial scale per coordinate (not for particle systems)
     explore_noise: float = 1.2
     sample_noise: float = 1.0
     sample_value: str = "online"  # online | ema: which value drives the drift when sampling after training
@@ -150,7 +152,7 @@ def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:
         value = _value(target, cfg, net)
     sched = VGSSchedule(cfg.num_steps, cfg.s2_start, cfg.s2_end, cfg.schedule, cfg.variant)
     return ValueGradientSampler(value, target, sched, tau=cfg.tau, s_init=cfg.s_init, drift_clip=cfg.drift_clip,
-                                energy_clip=cfg.energy_clip).to(cfg.device)
+                                energy_clip=cfg.energy_clip, s_init_per_dim=cfg.s_init_per_dim).to(cfg.device)
 
 
 def _value(target: Target, cfg: VGSConfig, net: ValueNetConfig) -> VGSValue:
@@ -188,6 +190,7 @@ class VGS(Algorithm):
                            "s_init": torch.optim.Adam([self.sampler.log_s_init], lr=cfg.s_init_lr)}
         self.n_energy_evals = 0
         self.iteration = 0
+        self._last_energies: list[Tensor] = []
 
     # -- checkpointed counters
     def extra_state(self) -> dict[str, Any]:
@@ -206,6 +209,7 @@ class VGS(Algorithm):
         if bool(last.any()):
             y[last] = s.clipped_energy(nxt[last])
             self.n_energy_evals += int(last.sum())
+            self._last_energies.append(y[last])
         if bool((~last).any()):
             y[~last] = self.value_target(nxt[~last], t[~last] + 1)
         return y + s.running_cost(mu, t)
@@ -213,7 +217,9 @@ class VGS(Algorithm):
     def update(self, batch: Batch | None = None) -> Metrics:
         cfg, s = self.cfg, self.sampler
         T, B, D = s.num_steps, cfg.batch_size, s.eff_dim
-        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise)
+        # No E(x_T) here: the TD targets evaluate E at freshly resampled on-policy x_T anyway.
+        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=False)
+        self._last_energies = []
         self.n_energy_evals += roll.n_energy_evals
         x_all = roll.states[:-1].reshape(T * B, -1)
         mu_all = roll.drifts.reshape(T * B, -1)
@@ -236,7 +242,7 @@ class VGS(Algorithm):
         s_loss = torch.zeros(())
         if cfg.learn_s_init:
             x0 = s.initial(B, self.generator)
-            s_loss = s.cost_to_go(x0, 0).mean() / D - s.tau * s.log_s_init
+            s_loss = (s.cost_to_go(x0, 0).mean() - s.tau * s.log_det_init()) / D
             self.optimizers["s_init"].zero_grad(set_to_none=True)
             s_loss.backward()
             self.optimizers["s_init"].step()
@@ -245,16 +251,18 @@ class VGS(Algorithm):
             for p_t, p in zip(self.value_target.parameters(), s.value.parameters()):
                 p_t.lerp_(p, 1 - cfg.ema)
         self.iteration += 1
-        e = roll.energy
-        return Metrics.of(td_loss=torch.stack(losses).mean(), s_init=s.s_init, s_init_loss=s_loss,
-                          energy_mean=e[torch.isfinite(e)].mean() if bool(torch.isfinite(e).any()) else e.mean(),
+        e = torch.cat(self._last_energies)  # clipped E(x_T) of the on-policy TD next states
+        return Metrics.of(td_loss=torch.stack(losses).mean(), s_init=s.s_init.mean(), s_init_loss=s_loss,
+                          energy_mean=e.mean(),
                           n_energy_evals=float(self.n_energy_evals))
 
     def eval_rollout(self, n: int, generator: torch.Generator | None = None) -> VGSRollout:
-        """Rollout for evaluation: ``sample_noise`` and ``sample_value`` of the config (counts ``n`` evaluations)."""
-        self.n_energy_evals += n
+        """Rollout for evaluation, with path weights: ``sample_noise`` and ``sample_value`` of the config
+        (counts ``2 n`` evaluations: the last-step gradients and the final energies)."""
         value = self.value_target if self.cfg.sample_value == "ema" else None
-        return self.sampler.rollout(n, generator, noise_scale=self.cfg.sample_noise, value=value)
+        roll = self.sampler.rollout(n, generator, noise_scale=self.cfg.sample_noise, value=value)
+        self.n_energy_evals += roll.n_energy_evals
+        return roll
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples ``(n, D)`` from the trained sampler (counts ``n`` energy evaluations)."""

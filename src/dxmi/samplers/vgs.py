@@ -153,9 +153,11 @@ class VGSRollout:
     Attributes:
         states: ``(T + 1, B, D)``; ``states[T]`` the samples.
         drifts: ``(T, B, D)`` the drifts ``mu_t`` used.
-        log_w: ``(B,)`` path log-weights (``nan`` when rolled out off-policy, noise_scale != 1).
-        energy: ``(B,)`` ``E(x_T)`` (unclipped).
-        n_energy_evals: energy (gradient) evaluations spent: ``B`` (last-step gradients).
+        log_w: ``(B,)`` path log-weights (``nan`` when rolled out off-policy, noise_scale != 1, or
+            without weights).
+        energy: ``(B,)`` ``E(x_T)`` (unclipped; ``nan`` without weights).
+        n_energy_evals: energy evaluations spent, one per ``E`` or ``grad E`` of one state: ``B``
+            last-step gradients ``grad E(alpha x_{T-1})``, plus ``B`` final energies ``E(x_T)`` with weights.
     """
 
     states: Tensor
@@ -189,12 +191,16 @@ class ValueGradientSampler(nn.Module):
         schedule: the :class:`VGSSchedule`.
         tau: temperature of the running cost.
         s_init: initial value of the learnable initial scale.
+        s_init_per_dim: one learnable scale per coordinate, ``x_0 ~ N(0, diag(s_init_d^2))``, instead of
+            one shared scale (targets whose coordinates live on different scales, e.g. the funnel;
+            not for particle systems, whose start must stay rotation-invariant).
         drift_clip: if set, the per-sample norm of ``grad V`` / ``grad E`` is clipped to it.
         energy_clip: if set, ``E`` is clamped from above to it wherever it enters a cost.
     """
 
     def __init__(self, value: ValueFunction, target: Target, schedule: VGSSchedule, tau: float = 1.0,
-                 s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None):
+                 s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None,
+                 s_init_per_dim: bool = False):
         super().__init__()
         if value.sample_shape != (target.dim,) or value.num_steps != schedule.num_steps:
             raise ValueError(f"value is for shape {value.sample_shape} and T={value.num_steps}; target has "
@@ -205,7 +211,10 @@ class ValueGradientSampler(nn.Module):
         self.target = target
         self.schedule = schedule
         self.tau = tau
-        self.log_s_init = nn.Parameter(torch.tensor(math.log(s_init)))
+        if s_init_per_dim and target.particles is not None:
+            raise ValueError("s_init_per_dim would break the rotation invariance of a particle system's start")
+        shape = (target.dim,) if s_init_per_dim else ()
+        self.log_s_init = nn.Parameter(torch.full(shape, math.log(s_init)))
         self.drift_clip = drift_clip
         self.energy_clip = energy_clip
         self.num_steps = schedule.num_steps
@@ -214,7 +223,14 @@ class ValueGradientSampler(nn.Module):
 
     @property
     def s_init(self) -> Tensor:
+        """The initial scale: ``()`` (shared) or ``(D,)`` (per coordinate)."""
         return self.log_s_init.exp()
+
+    def log_det_init(self) -> Tensor:
+        """``log det`` of the initial scale matrix: ``D log s_init``, or ``sum_d log s_init_d`` per coordinate."""
+        if self.log_s_init.dim() == 0:
+            return self.eff_dim * self.log_s_init
+        return self.log_s_init.sum()
 
     def clipped_energy(self, x: Tensor) -> Tensor:
         e = self.target(x)
@@ -262,16 +278,18 @@ class ValueGradientSampler(nn.Module):
 
     @torch.no_grad()
     def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
-                value: ValueFunction | None = None) -> VGSRollout:
+                value: ValueFunction | None = None, weights: bool = True) -> VGSRollout:
         """Roll out ``n`` trajectories; ``noise_scale`` > 1 gives off-policy (exploration) rollouts;
-        ``value`` replaces the online value in the drift (e.g. the EMA target value)."""
+        ``value`` replaces the online value in the drift (e.g. the EMA target value); ``weights=False``
+        skips ``E(x_T)`` (and so the path weights), saving one energy evaluation per sample."""
         if n < 1:
             raise ValueError(f"number of samples must be >= 1, got {n}")
         dev = self.log_s_init.device
         x = self.initial(n, generator)
         s0 = self.s_init
         # log pi(x_0) on the (D_eff)-dim subspace.
-        log_pi0 = -0.5 * (x * x).sum(1) / s0**2 - self.eff_dim * (torch.log(s0) + 0.5 * math.log(2 * math.pi))
+        log_pi0 = (-0.5 * ((x / s0) ** 2).sum(1) - self.log_det_init()
+                   - 0.5 * self.eff_dim * math.log(2 * math.pi))
         log_w = -log_pi0
         states = torch.empty(self.num_steps + 1, n, self.dim, device=dev)
         drifts = torch.empty(self.num_steps, n, self.dim, device=dev)
@@ -287,15 +305,19 @@ class ValueGradientSampler(nn.Module):
             tt = torch.full((n,), t, dtype=torch.long, device=dev)
             log_w = log_w - (self.running_cost(mu, tt) / self.tau + (mu * eps).sum(1) / s)
             states[t + 1] = x
+        if not weights:
+            nan = torch.full_like(log_w, float("nan"))
+            return VGSRollout(states=states, drifts=drifts, log_w=nan, energy=nan, n_energy_evals=n)
         energy = self.target(x)
         log_w = log_w - energy
         if noise_scale != 1.0:
             log_w = torch.full_like(log_w, float("nan"))
-        return VGSRollout(states=states, drifts=drifts, log_w=log_w, energy=energy, n_energy_evals=n)
+        return VGSRollout(states=states, drifts=drifts, log_w=log_w, energy=energy, n_energy_evals=2 * n)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
                chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
         """``n`` samples ``(n, D)``, drawn in chunks with ``generator``."""
-        outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value).samples for i in range(0, n, chunk)]
+        outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value, weights=False).samples
+                for i in range(0, n, chunk)]
         return torch.cat(outs)

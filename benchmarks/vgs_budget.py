@@ -1,0 +1,87 @@
+"""VGS vs MALA / HMC as the energy budget grows: where does amortisation pay?
+
+    python benchmarks/vgs_budget.py --target dw4 --batch-sizes 32,64,128,256 --out results/vgs_budget_dw4.json
+
+For each VGS training batch size B (the quick settings of ``benchmarks/vgs.py`` otherwise), VGS is
+trained, and MALA and HMC are run with the same total number of energy evaluations (training +
+drawing the evaluation samples), exactly as in ``benchmarks/vgs.py``. The budget grows linearly in
+B. Written per budget: ``tvd_e`` and ``w2`` / ``sinkhorn`` of each method, and the reference floor.
+A plot (``--plot FILE.png``, needs matplotlib) draws TVD-E against energy evaluations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vgs import run_target  # benchmarks/ is on sys.path when this script runs
+
+METHODS = ("vgs", "mala", "hmc", "reference")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--target", default="dw4", help="a target of benchmarks/vgs.py (gmm, funnel, dw4, lj13)")
+    p.add_argument("--batch-sizes", default="32,64,128,256", help="comma-separated VGS training batch sizes")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra VGS setting on top of the quick ones (repeatable)")
+    p.add_argument("--n-eval", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/vgs_budget.json")
+    p.add_argument("--plot", default=None, help="optional PNG of TVD-E against energy evaluations")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        p.error(f"--batch-sizes expects comma-separated integers, got {args.batch_sizes!r}")
+    rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vgs_budget_") as tmp:
+        for b in sizes:
+            res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"b{b}",
+                             list(args.overrides) + [f"batch_size={b}"])
+            row: dict[str, Any] = {"batch_size": b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
+            for m in METHODS:
+                row[m] = {k: v for k, v in res[m].items() if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds")}
+            rows.append(row)
+            print(f"[{time.perf_counter() - t_start:.0f}s] B={b} evals={row['n_energy_evals']} "
+                  + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in METHODS), flush=True)
+            out.write_text(json.dumps({"target": args.target, "rows": rows, "seed": args.seed,
+                                       "command": "python benchmarks/vgs_budget.py " + " ".join(
+                                           sys.argv[1:] if argv is None else argv),
+                                       "seconds_total": time.perf_counter() - t_start, "threads": 1}, indent=2))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        evals = [r["n_energy_evals"] for r in rows]
+        for m in METHODS:
+            ax.plot(evals, [r[m]["tvd_e"] for r in rows], "--" if m == "reference" else "-o", label=m)
+        ax.set_xscale("log")
+        ax.set_xlabel("energy evaluations (VGS: training + sampling)")
+        ax.set_ylabel("TVD-E (lower is better)")
+        ax.set_title(f"{args.target}: equal energy budgets")
+        ax.legend()
+        fig.tight_layout()
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
