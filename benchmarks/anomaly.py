@@ -66,7 +66,7 @@ def run_method(method: str, split: Any, seed: int,
         det = make_detector("dxmi", seed=seed, iterations=1)
         from dxmi.anomaly.detector import Standardizer, as_matrix
 
-        det.standardizer = Standardizer.fit(as_matrix(split.x_train))
+        det.standardizer = Standardizer.fit(as_matrix(split.x_train), whiten=det.config.whiten)
         det.energy = det.build_energy(split.x_train.shape[1]).eval()
     else:
         det = pyod_detector(method, seed)

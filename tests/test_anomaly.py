@@ -61,6 +61,50 @@ def test_standardizer_moments_and_constant_feature():
     assert st.std[2] == 1.0 and torch.all(z[:, 2] == 0)
 
 
+def test_ledoit_wolf_matches_sklearn_and_whitening_decorrelates():
+    from dxmi.anomaly.detector import ledoit_wolf
+
+    g = torch.Generator().manual_seed(0)
+    mix = torch.tensor([[2.0, 0.0, 0.0], [1.5, 0.5, 0.0], [0.0, 0.3, 0.1]])
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64) @ mix.double()
+    cov, a = ledoit_wolf(x)
+    assert 0.0 < a < 1.0
+    sk = pytest.importorskip("sklearn.covariance")
+    lw = sk.LedoitWolf().fit(x.numpy())
+    np.testing.assert_allclose(cov.numpy(), lw.covariance_, rtol=1e-10, atol=1e-10)
+    assert a == pytest.approx(lw.shrinkage_, rel=1e-10)
+    # identical coordinates (zero spread of the eigenvalues around their mean): full shrinkage
+    flat = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    flat = (flat - flat.mean(0)) / flat.std(0)
+    assert 0.0 <= ledoit_wolf(flat)[1] <= 1.0
+    # many samples: almost no shrinkage, and the whitened training data has identity covariance
+    big = (torch.randn(20000, 3, generator=g) @ mix).float()
+    st = Standardizer.fit(big, whiten=True)
+    z = st(big)
+    torch.testing.assert_close(torch.cov(z.T), torch.eye(3), atol=0.02, rtol=0)
+    # the quadratic base energy on whitened inputs is the Mahalanobis distance / (2 D)
+    e = MLPEnergy(3, hidden=4, depth=1, quadratic=1.0)
+    with torch.no_grad():
+        for p in e.net.parameters():
+            p.zero_()
+    prec = torch.linalg.inv(torch.cov(((big - st.mean) / st.std).T))
+    d = (big[:5] - st.mean) / st.std
+    maha = torch.einsum("nd,de,ne->n", d, prec, d)
+    torch.testing.assert_close(e(z[:5]), maha / 6, rtol=0.03, atol=1e-3)
+    with pytest.raises(ValueError, match="whitening matrix"):
+        Standardizer(st.mean, st.std, torch.eye(2))
+
+
+def test_whitened_detector_round_trips(tmp_path):
+    g = np.random.default_rng(2)
+    x = g.normal(size=(300, 4)) @ np.array([[1.0, 0.9, 0, 0], [0, 0.3, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]])
+    det = make_detector("dxmi", iterations=5, whiten=True, **SMALL).fit(x)
+    assert det.standardizer is not None and det.standardizer.whiten is not None
+    det.save(tmp_path / "w")
+    back = load_detector(tmp_path / "w")
+    np.testing.assert_allclose(back.decision_function(x), det.decision_function(x), rtol=1e-6, atol=1e-6)
+
+
 # -- energy and the MCMC baseline ----------------------------------------------------------------
 def test_quadratic_base_energy_is_not_regularised():
     e = MLPEnergy(4, hidden=8, depth=1, quadratic=2.0)

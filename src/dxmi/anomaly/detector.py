@@ -57,7 +57,12 @@ class DetectorConfig:
     Attributes:
         hidden / depth: energy MLP width and number of hidden layers.
         spectral_norm: spectral normalisation of the energy's linear layers.
-        quadratic: weight of the fixed base energy quadratic * mean_d x_d^2 / 2 (standardised x).
+        quadratic: weight of the fixed base energy quadratic * mean_d x_d^2 / 2 (standardised x),
+            or quadratic * sum_d x_d^2 / 2 with ``quadratic_sum`` (a Gaussian of variance
+            1 / quadratic per input coordinate, whatever the dimension).
+        whiten: also whiten the standardised inputs with the Ledoit-Wolf shrinkage covariance of
+            the training data (part of the fitted model), so that the base energy is the
+            Mahalanobis distance / (2 D) and the network sees decorrelated inputs.
         zero_init: start the network's output layer at zero, so that training starts from the
             base energy (the Gaussian prior when ``quadratic`` > 0) and refines it.
         iterations: training iterations; batch_size: data batch (and negatives) per iteration.
@@ -75,7 +80,9 @@ class DetectorConfig:
     hidden: int = 128
     depth: int = 3
     spectral_norm: bool = False
-    quadratic: float = 1.0
+    quadratic: float = 0.5
+    quadratic_sum: bool = True
+    whiten: bool = True
     zero_init: bool = True
     iterations: int = 500
     batch_size: int = 128
@@ -138,21 +145,52 @@ class LangevinDetectorConfig(DetectorConfig):
     replay: float = 0.0
 
 
-class Standardizer:
-    """s(x) = (x - mean) / std per feature; constant training features keep std 1."""
+def ledoit_wolf(z: Tensor) -> tuple[Tensor, float]:
+    """Ledoit-Wolf shrinkage covariance of ``z (n, D)``: ``(1 - a) S + a (tr S / D) I`` with the
+    empirical covariance ``S`` (divided by n, after centring) and the shrinkage ``a`` in [0, 1] that
+    minimises the estimated Frobenius risk (Ledoit & Wolf 2004). Returns ``(covariance (D, D), a)``."""
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"ledoit_wolf needs a (n >= 2, D) matrix, received shape {tuple(z.shape)}")
+    x = (z - z.mean(0)).double()
+    n, d = x.shape
+    s = x.T @ x / n
+    mu = torch.trace(s) / d
+    eye = torch.eye(d, dtype=s.dtype, device=s.device)
+    delta = ((s - mu * eye) ** 2).sum() / d
+    x2 = x * x
+    beta = ((x2.T @ x2).sum() / n - (s * s).sum()) / (d * n)
+    a = 0.0 if float(delta) == 0.0 else float(torch.clamp(beta, max=delta) / delta)
+    a = min(max(a, 0.0), 1.0)
+    return ((1 - a) * s + a * mu * eye).to(z.dtype), a
 
-    def __init__(self, mean: Tensor, std: Tensor):
-        self.mean, self.std = mean, std
+
+class Standardizer:
+    """s(x) = (x - mean) / std per feature, then optionally ``@ W`` with ``W = C^{-1/2}`` the inverse
+    square root of the Ledoit-Wolf covariance ``C`` of the standardised training data (whitening:
+    the quadratic base energy becomes the Mahalanobis distance). Constant features keep std 1."""
+
+    def __init__(self, mean: Tensor, std: Tensor, whiten: Tensor | None = None):
+        if whiten is not None and whiten.shape != (mean.shape[0], mean.shape[0]):
+            raise ValueError(f"whitening matrix must be ({mean.shape[0]}, {mean.shape[0]}), "
+                             f"received {tuple(whiten.shape)}")
+        self.mean, self.std, self.whiten = mean, std, whiten
 
     @classmethod
-    def fit(cls, x: Tensor) -> Standardizer:
+    def fit(cls, x: Tensor, whiten: bool = False) -> Standardizer:
         mean = x.mean(0)
         std = x.std(0) if x.shape[0] > 1 else torch.ones_like(mean)
         std = torch.where(std > 1e-8, std, torch.ones_like(std))
-        return cls(mean, std)
+        w = None
+        if whiten and x.shape[0] > 1:
+            cov, _ = ledoit_wolf((x - mean) / std)
+            evals, evecs = torch.linalg.eigh(cov.double())
+            w = (evecs * evals.clamp(min=1e-6).rsqrt()) @ evecs.T
+            w = w.to(x.dtype)
+        return cls(mean, std, w)
 
     def __call__(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        z = (x - self.mean) / self.std
+        return z @ self.whiten if self.whiten is not None else z
 
 
 def as_matrix(x: Any, name: str = "X", dim: int | None = None) -> Tensor:
@@ -188,7 +226,8 @@ class EnergyDetector(ABC):
     # -- parts ----------------------------------------------------------------------------------
     def build_energy(self, dim: int) -> MLPEnergy:
         c = self.config
-        energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=c.quadratic)
+        quadratic = c.quadratic * dim if c.quadratic_sum else c.quadratic  # MLPEnergy's base is a mean over d
+        energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=quadratic)
         if c.zero_init:
             last = [m for m in energy.net.modules() if isinstance(m, nn.Linear)][-1]
             with torch.no_grad():
@@ -205,7 +244,7 @@ class EnergyDetector(ABC):
         """Fit on normal data X (n, d); ``y`` is ignored (unsupervised, as in PyOD)."""
         c = self.config
         x = as_matrix(X)
-        self.standardizer = Standardizer.fit(x.to(c.device))
+        self.standardizer = Standardizer.fit(x.to(c.device), whiten=c.whiten)
         data = self.standardizer(x.to(c.device))
         dim = x.shape[1]
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
@@ -273,6 +312,8 @@ class EnergyDetector(ABC):
         tensors = {f"energy.{k}": v.detach().cpu().contiguous() for k, v in energy.state_dict().items()}
         tensors["standardizer.mean"] = st.mean.cpu().contiguous()
         tensors["standardizer.std"] = st.std.cpu().contiguous()
+        if st.whiten is not None:
+            tensors["standardizer.whiten"] = st.whiten.cpu().contiguous()
         save_file(tensors, str(folder / MODEL_FILE))
         meta = {"kind": self.kind, "dim": self.dim, "config": asdict(self.config),
                 "threshold": self.threshold_}
@@ -283,8 +324,10 @@ class EnergyDetector(ABC):
         energy = self.build_energy(dim)
         energy.load_state_dict({k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")})
         self.energy = energy.to(self.config.device).eval()
+        w = tensors.get("standardizer.whiten")
         self.standardizer = Standardizer(tensors["standardizer.mean"].to(self.config.device),
-                                         tensors["standardizer.std"].to(self.config.device))
+                                         tensors["standardizer.std"].to(self.config.device),
+                                         w.to(self.config.device) if w is not None else None)
         self.threshold_ = threshold
 
 
@@ -403,6 +446,10 @@ def load_vector_detector(meta: dict[str, Any], tensors: dict[str, Tensor]) -> En
     kind = meta.get("kind")
     if kind not in DETECTORS:
         raise ValueError(f"saved detector has unknown kind {kind!r}")
-    det = make_detector(kind, **meta["config"])
+    config = dict(meta["config"])
+    # saved before whitening and the summed base existed: those models had neither
+    config.setdefault("whiten", False)
+    config.setdefault("quadratic_sum", False)
+    det = make_detector(kind, **config)
     det._restore(tensors, int(meta["dim"]), meta.get("threshold"))
     return det
