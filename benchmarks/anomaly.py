@@ -64,7 +64,7 @@ def run_method(method: str, split: Any, seed: int,
         det = make_detector(method, seed=seed, **(overrides or {})).fit(split.x_train)
     elif method == "base_energy":  # the fixed quadratic base energy alone: standardised squared norm
         det = make_detector("dxmi", seed=seed, iterations=1)
-        from dxmi.anomaly.detector import Standardizer, as_matrix
+        from dxmi.anomaly.inputs import Standardizer, as_matrix
 
         det.standardizer = Standardizer.fit(as_matrix(split.x_train), whiten=det.config.whiten)
         det.energy = det.build_energy(split.x_train.shape[1]).eval()

@@ -62,7 +62,7 @@ def test_standardizer_moments_and_constant_feature():
 
 
 def test_ledoit_wolf_matches_sklearn_and_whitening_decorrelates():
-    from dxmi.anomaly.detector import ledoit_wolf
+    from dxmi.anomaly.inputs import ledoit_wolf
 
     g = torch.Generator().manual_seed(0)
     mix = torch.tensor([[2.0, 0.0, 0.0], [1.5, 0.5, 0.0], [0.0, 0.3, 0.1]])

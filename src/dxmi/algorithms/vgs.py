@@ -190,7 +190,6 @@ class VGS(Algorithm):
                            "s_init": torch.optim.Adam([self.sampler.log_s_init], lr=cfg.s_init_lr)}
         self.n_energy_evals = 0
         self.iteration = 0
-        self._last_energies: list[Tensor] = []
 
     # -- checkpointed counters
     def extra_state(self) -> dict[str, Any]:
@@ -199,8 +198,9 @@ class VGS(Algorithm):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.n_energy_evals = int(state.get("n_energy_evals", 0))
 
-    def _td_targets(self, x: Tensor, t: Tensor, mu: Tensor) -> Tensor:
-        """``c_t + V_target(x_{t+1}, t + 1)`` (``E`` at t + 1 = T) with resampled ``x_{t+1}``: ``(N,)``."""
+    def _td_targets(self, x: Tensor, t: Tensor, mu: Tensor) -> tuple[Tensor, Tensor]:
+        """``c_t + V_target(x_{t+1}, t + 1)`` (``E`` at t + 1 = T) with resampled ``x_{t+1}``: ``(N,)``;
+        also the clipped energies ``E(x_T)`` of the last-step transitions among them (for logging)."""
         s = self.sampler
         eps = torch.randn(x.shape, generator=self.generator, device=x.device)
         nxt = s.step(x, mu, t, eps)
@@ -209,30 +209,30 @@ class VGS(Algorithm):
         if bool(last.any()):
             y[last] = s.clipped_energy(nxt[last])
             self.n_energy_evals += int(last.sum())
-            self._last_energies.append(y[last])
         if bool((~last).any()):
             y[~last] = self.value_target(nxt[~last], t[~last] + 1)
-        return y + s.running_cost(mu, t)
+        return y + s.running_cost(mu, t), y[last]
 
     def update(self, batch: Batch | None = None) -> Metrics:
         cfg, s = self.cfg, self.sampler
         T, B, D = s.num_steps, cfg.batch_size, s.eff_dim
         # No E(x_T) here: the TD targets evaluate E at freshly resampled on-policy x_T anyway.
         roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=False)
-        self._last_energies = []
         self.n_energy_evals += roll.n_energy_evals
         x_all = roll.states[:-1].reshape(T * B, -1)
         mu_all = roll.drifts.reshape(T * B, -1)
         t_all = torch.arange(T, device=x_all.device).repeat_interleave(B)
         mb = cfg.td_batch or B
         params = list(s.value.parameters())
-        losses = []
+        losses: list[Tensor] = []
+        final_energies: list[Tensor] = []
         for _ in range(cfg.n_update):
             perm = torch.randperm(T * B, generator=self.generator, device=x_all.device)
             for idx in perm.split(mb):
                 x, t, mu = x_all[idx], t_all[idx], mu_all[idx]
                 with torch.no_grad():
-                    y = self._td_targets(x, t, mu)
+                    y, e_last = self._td_targets(x, t, mu)
+                final_energies.append(e_last)
                 loss = TD_LOSSES[cfg.td_loss](s.value(x, t), y) / D
                 self.optimizers["value"].zero_grad(set_to_none=True)
                 loss.backward()
@@ -251,7 +251,7 @@ class VGS(Algorithm):
             for p_t, p in zip(self.value_target.parameters(), s.value.parameters()):
                 p_t.lerp_(p, 1 - cfg.ema)
         self.iteration += 1
-        e = torch.cat(self._last_energies)  # clipped E(x_T) of the on-policy TD next states
+        e = torch.cat(final_energies)  # clipped E(x_T) of the on-policy TD next states
         return Metrics.of(td_loss=torch.stack(losses).mean(), s_init=s.s_init.mean(), s_init_loss=s_loss,
                           energy_mean=e.mean(),
                           n_energy_evals=float(self.n_energy_evals))

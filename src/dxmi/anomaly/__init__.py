@@ -17,12 +17,12 @@ from dxmi.anomaly.detector import (
     EnergyDetector,
     LangevinDetectorConfig,
     LangevinEBMDetector,
-    Standardizer,
     VGSDetectorConfig,
     VGSEBMDetector,
     make_detector,
 )
 from dxmi.anomaly.feature_maps import FeatureMapDetector, image_scores, load_detector, upsample_maps
+from dxmi.anomaly.inputs import Standardizer
 
 __all__ = [
     "DETECTORS",

@@ -1,8 +1,9 @@
 """Energy-based anomaly detectors with PyOD's convention: ``fit(X)`` on normal data,
 ``decision_function(X)`` -> scores, higher = more anomalous.
 
-The score of x is the energy E_phi(s(x)) of the standardised input s(x) = (x - m) / sd, with m, sd
-fitted on the training data (part of the model). Two ways to train the same energy network:
+The score of x is the energy E_phi(s(x)) of the standardised (and by default whitened) input s(x),
+fitted on the training data and part of the model (:mod:`dxmi.anomaly.inputs`).
+Three ways to train the same energy network:
 
 - :class:`DxMIDetector` -- DxMI (``dxmi.algorithms.DxMI``): a separate energy and a time-dependent
   value V(x, t) with full soft-Bellman targets (entropy and velocity terms in the value targets,
@@ -39,6 +40,7 @@ from dxmi.algorithms import DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
 from dxmi.algorithms.base import Algorithm
 from dxmi.algorithms.ebm_vgs import EBMVGS
 from dxmi.algorithms.vgs import VGSConfig
+from dxmi.anomaly.inputs import Standardizer, as_matrix
 from dxmi.config import from_dict
 from dxmi.energies import MLPEnergy
 from dxmi.nets import TimeMLP
@@ -143,66 +145,6 @@ class LangevinDetectorConfig(DetectorConfig):
     step_size: float = 0.05
     noise_scale: float = 1.0
     replay: float = 0.0
-
-
-def ledoit_wolf(z: Tensor) -> tuple[Tensor, float]:
-    """Ledoit-Wolf shrinkage covariance of ``z (n, D)``: ``(1 - a) S + a (tr S / D) I`` with the
-    empirical covariance ``S`` (divided by n, after centring) and the shrinkage ``a`` in [0, 1] that
-    minimises the estimated Frobenius risk (Ledoit & Wolf 2004). Returns ``(covariance (D, D), a)``."""
-    if z.ndim != 2 or z.shape[0] < 2:
-        raise ValueError(f"ledoit_wolf needs a (n >= 2, D) matrix, received shape {tuple(z.shape)}")
-    x = (z - z.mean(0)).double()
-    n, d = x.shape
-    s = x.T @ x / n
-    mu = torch.trace(s) / d
-    eye = torch.eye(d, dtype=s.dtype, device=s.device)
-    delta = ((s - mu * eye) ** 2).sum() / d
-    x2 = x * x
-    beta = ((x2.T @ x2).sum() / n - (s * s).sum()) / (d * n)
-    a = 0.0 if float(delta) == 0.0 else float(torch.clamp(beta, max=delta) / delta)
-    a = min(max(a, 0.0), 1.0)
-    return ((1 - a) * s + a * mu * eye).to(z.dtype), a
-
-
-class Standardizer:
-    """s(x) = (x - mean) / std per feature, then optionally ``@ W`` with ``W = C^{-1/2}`` the inverse
-    square root of the Ledoit-Wolf covariance ``C`` of the standardised training data (whitening:
-    the quadratic base energy becomes the Mahalanobis distance). Constant features keep std 1."""
-
-    def __init__(self, mean: Tensor, std: Tensor, whiten: Tensor | None = None):
-        if whiten is not None and whiten.shape != (mean.shape[0], mean.shape[0]):
-            raise ValueError(f"whitening matrix must be ({mean.shape[0]}, {mean.shape[0]}), "
-                             f"received {tuple(whiten.shape)}")
-        self.mean, self.std, self.whiten = mean, std, whiten
-
-    @classmethod
-    def fit(cls, x: Tensor, whiten: bool = False) -> Standardizer:
-        mean = x.mean(0)
-        std = x.std(0) if x.shape[0] > 1 else torch.ones_like(mean)
-        std = torch.where(std > 1e-8, std, torch.ones_like(std))
-        w = None
-        if whiten and x.shape[0] > 1:
-            cov, _ = ledoit_wolf((x - mean) / std)
-            evals, evecs = torch.linalg.eigh(cov.double())
-            w = (evecs * evals.clamp(min=1e-6).rsqrt()) @ evecs.T
-            w = w.to(x.dtype)
-        return cls(mean, std, w)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        z = (x - self.mean) / self.std
-        return z @ self.whiten if self.whiten is not None else z
-
-
-def as_matrix(x: Any, name: str = "X", dim: int | None = None) -> Tensor:
-    """A finite float32 (N, D) tensor from an array-like; one-line errors on bad input."""
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    if t.ndim != 2 or t.shape[0] < 1:
-        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), received shape {tuple(t.shape)}")
-    if dim is not None and t.shape[1] != dim:
-        raise ValueError(f"{name}: the detector was fitted on {dim} features, received shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return t
 
 
 class EnergyDetector(ABC):
