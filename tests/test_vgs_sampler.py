@@ -233,3 +233,31 @@ def test_per_coordinate_initial_scale_is_refused_for_particles():
     sched = VGSSchedule(3, 0.1, 0.01, "quad", "ve")
     with pytest.raises(ValueError, match="rotation"):
         ValueGradientSampler(DiagQuadraticValue(torch.ones(8), sched), target, sched, s_init_per_dim=True)
+
+
+def test_log_energy_clip_is_continuous_monotone_and_keeps_a_gradient():
+    """``energy_clip_kind="log"``: E below the level c unchanged, c + log(1 + E - c) above it (so
+    d/dE = 1 / (1 + E - c) > 0), where the release's hard clamp has zero gradient."""
+    target = GaussianTarget(torch.zeros(2), torch.ones(2))  # E = ||x||^2 / 2 + const
+    sched = VGSSchedule(2, 0.1, 0.01, "quad", "ve")
+    value = QuadraticValue(2, sched, torch.zeros(2), 1.0)
+    c = 2.0
+    soft = ValueGradientSampler(value, target, sched, energy_clip=c, energy_clip_kind="log")
+    hard = ValueGradientSampler(value, target, sched, energy_clip=c)
+    x = torch.tensor([[0.5, 0.0], [3.0, 4.0], [30.0, 40.0]], requires_grad=True)
+    e = target(x).detach()
+    es = soft.clipped_energy(x)
+    assert torch.allclose(es[0], e[0])  # below the level: untouched
+    assert torch.allclose(es[1:], c + torch.log1p(e[1:] - c))  # above it: log-compressed
+    assert es[1] < es[2]  # still ordered far above the level
+    (g,) = torch.autograd.grad(es[2], x)
+    # d/dx [c + log(1 + E - c)] = grad E / (1 + E - c), with grad E = x for this target
+    assert torch.allclose(g[2], x[2].detach() / (1 + e[2] - c))
+    (gh,) = torch.autograd.grad(hard.clipped_energy(x)[2], x)
+    assert float(gh.abs().sum()) == 0.0
+    # continuous at the level
+    y = torch.tensor([[2.0, 0.0]])  # E = 2 + const; check around E = c by moving c to E(y)
+    at = ValueGradientSampler(value, target, sched, energy_clip=float(target(y)), energy_clip_kind="log")
+    assert torch.allclose(at.clipped_energy(y * 1.0001), target(y), atol=1e-3)
+    with pytest.raises(ValueError, match="energy_clip_kind"):
+        ValueGradientSampler(value, target, sched, energy_clip=c, energy_clip_kind="soft")

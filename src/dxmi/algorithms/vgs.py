@@ -74,6 +74,7 @@ class VGSConfig:
     sample_noise: float = 1.0
     sample_value: str = "online"  # online | ema: which value drives the drift when sampling after training
     energy_clip: float | None = None
+    energy_clip_kind: str = "hard"  # hard (clamp, the release) | log (c + log(1 + E - c) above c)
     drift_clip: float | None = None
     max_grad_norm: float | None = 1.0
     td_loss: str = "l2"
@@ -84,6 +85,8 @@ class VGSConfig:
     def __post_init__(self) -> None:
         if self.td_loss not in TD_LOSSES:
             raise ValueError(f"td_loss must be one of {sorted(TD_LOSSES)}, got {self.td_loss!r}")
+        if self.energy_clip_kind not in ("hard", "log"):
+            raise ValueError(f"energy_clip_kind must be 'hard' or 'log', got {self.energy_clip_kind!r}")
         if self.sample_value not in ("online", "ema"):
             raise ValueError(f"sample_value must be 'online' or 'ema', got {self.sample_value!r}")
         if not 0 <= self.ema < 1:
@@ -152,7 +155,8 @@ def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:
         value = _value(target, cfg, net)
     sched = VGSSchedule(cfg.num_steps, cfg.s2_start, cfg.s2_end, cfg.schedule, cfg.variant)
     return ValueGradientSampler(value, target, sched, tau=cfg.tau, s_init=cfg.s_init, drift_clip=cfg.drift_clip,
-                                energy_clip=cfg.energy_clip, s_init_per_dim=cfg.s_init_per_dim).to(cfg.device)
+                                energy_clip=cfg.energy_clip, s_init_per_dim=cfg.s_init_per_dim,
+                                energy_clip_kind=cfg.energy_clip_kind).to(cfg.device)
 
 
 def _value(target: Target, cfg: VGSConfig, net: ValueNetConfig) -> VGSValue:

@@ -195,13 +195,18 @@ class ValueGradientSampler(nn.Module):
             one shared scale (targets whose coordinates live on different scales, e.g. the funnel;
             not for particle systems, whose start must stay rotation-invariant).
         drift_clip: if set, the per-sample norm of ``grad V`` / ``grad E`` is clipped to it.
-        energy_clip: if set, ``E`` is clamped from above to it wherever it enters a cost.
+        energy_clip: if set, ``E`` is bounded above at this level wherever it enters a cost.
+        energy_clip_kind: ``"hard"`` clamps (``min(E, c)``: no gradient above c, as in the release);
+            ``"log"`` compresses instead, ``c + log(1 + E - c)`` above c, so states far above the
+            level (overlapping particles) still get a direction downhill.
     """
 
     def __init__(self, value: ValueFunction, target: Target, schedule: VGSSchedule, tau: float = 1.0,
                  s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None,
-                 s_init_per_dim: bool = False):
+                 s_init_per_dim: bool = False, energy_clip_kind: str = "hard"):
         super().__init__()
+        if energy_clip_kind not in ("hard", "log"):
+            raise ValueError(f"energy_clip_kind must be 'hard' or 'log', got {energy_clip_kind!r}")
         if value.sample_shape != (target.dim,) or value.num_steps != schedule.num_steps:
             raise ValueError(f"value is for shape {value.sample_shape} and T={value.num_steps}; target has "
                              f"dim {target.dim} and the schedule T={schedule.num_steps}")
@@ -217,6 +222,7 @@ class ValueGradientSampler(nn.Module):
         self.log_s_init = nn.Parameter(torch.full(shape, math.log(s_init)))
         self.drift_clip = drift_clip
         self.energy_clip = energy_clip
+        self.energy_clip_kind = energy_clip_kind
         self.num_steps = schedule.num_steps
         self.dim = target.dim
         self.eff_dim = target.effective_dim
@@ -234,7 +240,12 @@ class ValueGradientSampler(nn.Module):
 
     def clipped_energy(self, x: Tensor) -> Tensor:
         e = self.target(x)
-        return e.clamp(max=self.energy_clip) if self.energy_clip is not None else e
+        c = self.energy_clip
+        if c is None:
+            return e
+        if self.energy_clip_kind == "hard":
+            return e.clamp(max=c)
+        return torch.where(e > c, c + torch.log1p((e - c).clamp(min=0.0)), e)
 
     def cost_to_go(self, x: Tensor, t: int, value: ValueFunction | None = None) -> Tensor:
         """``V(x, t)`` for ``t < T`` (by ``value``, default the online one) and ``E(x)`` at ``t = T``."""
