@@ -47,3 +47,16 @@ def test_cli_csv_score_and_errors(tmp_path, capsys):
     assert main(["anomaly", "fit", "--out", str(tmp_path / "x"), "--top-k", "3"]) == 2
     assert "--top-k applies to feature maps only" in capsys.readouterr().err
     assert main(["anomaly", "score", "--out", str(tmp_path / "missing"), "--data", str(path)]) == 2
+
+
+def test_cli_fit_resume_trains_on_and_refuses_other_settings(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["anomaly", "fit", "--out", str(out), "--no-progress", "--method", "langevin_ebm",
+            "--set", "langevin_steps=5", "--set", "hidden=16"]
+    assert main(args + ["--set", "iterations=10"]) == 0
+    assert main(args + ["--set", "iterations=20", "--resume"]) == 0
+    assert "resuming the fit" in capsys.readouterr().out
+    steps = [int(r.split(",")[0]) for r in (out / "train" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps[-1] == 20  # trained on from the 10-iteration checkpoint
+    assert main(args + ["--set", "iterations=30", "--set", "gamma=1.0", "--resume"]) == 2
+    assert "different gamma" in capsys.readouterr().err

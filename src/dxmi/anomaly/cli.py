@@ -73,7 +73,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise ConfigError("--top-k applies to feature maps only (add --feature-maps)")
     det: Any = FeatureMapDetector(inner, top_k=args.top_k) if args.feature_maps else inner
     print(f"fitting {args.method} on {desc}")
-    det.fit(x, progress=not args.no_progress)
+    workdir = Path(args.out) / "train"
+    if args.resume:
+        print(f"resuming the fit in {workdir}" if (workdir / "checkpoints").exists()
+              else f"no fit to resume in {workdir}: starting one")
+    det.fit(x, progress=not args.no_progress, workdir=workdir, resume=args.resume,
+            ckpt_every=max(1, inner.config.iterations // 10))
     out = det.save(args.out)
     print(f"saved detector to {out}")
     return 0
@@ -158,6 +163,9 @@ def add_subparsers(sub: Any) -> None:
                            help="override a detector option, e.g. --set iterations=2000 (repeatable)")
             q.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
             q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+            q.add_argument("--resume", action="store_true",
+                           help="continue the fit in OUT/train (interrupted, or to a larger --set iterations=N); "
+                                "same data and settings otherwise")
             q.add_argument("--top-k", type=int, default=1,
                            help="with --feature-maps: the image score is the mean of the k largest "
                                 "location energies (default 1: the maximum)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import tempfile
 from abc import ABC, abstractmethod
@@ -182,9 +183,20 @@ class EnergyDetector(ABC):
         """The training algorithm over ``energy`` (parts are built here, passed in)."""
 
     # -- PyOD interface -------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, workdir: str | Path | None = None, progress: bool = False) -> EnergyDetector:
-        """Fit on normal data X (n, d); ``y`` is ignored (unsupervised, as in PyOD)."""
+    def fit(self, X: Any, y: Any = None, workdir: str | Path | None = None, progress: bool = False,
+            resume: bool = False, ckpt_every: int = 0) -> EnergyDetector:
+        """Fit on normal data X (n, d); ``y`` is ignored (unsupervised, as in PyOD).
+
+        With ``workdir`` the training run lives there (``metrics.csv``, checkpoints every
+        ``ckpt_every`` iterations and at the end). ``resume=True`` continues the run found there: an
+        interrupted fit finishes as if uninterrupted, and a finished one trains on up to a larger
+        ``iterations``. Resuming needs the same data and the same settings apart from ``iterations``
+        (checked against ``workdir/fit_config.json``); the energy's moving average is part of the
+        checkpoint.
+        """
         c = self.config
+        if resume and workdir is None:
+            raise ValueError("resume=True needs the workdir of the run to continue")
         x = as_matrix(X)
         self.standardizer = Standardizer.fit(x.to(c.device), whiten=c.whiten)
         data = self.standardizer(x.to(c.device))
@@ -205,12 +217,15 @@ class EnergyDetector(ABC):
                 for be, b in zip(ema.buffers(), energy.buffers()):
                     be.copy_(b)
 
+        if workdir is not None:
+            _check_fit_config(Path(workdir), self.kind, x, c, resume)
         with tempfile.TemporaryDirectory(prefix="dxmi_anomaly_") as tmp:
             trainer = Trainer(algo, batches, c.batch_size, c.iterations, workdir or tmp, seed=c.seed + 2,
-                              device=c.device, log_every=max(1, c.iterations // 20), ckpt_every=0,
+                              device=c.device, log_every=max(1, c.iterations // 20), ckpt_every=ckpt_every,
                               progress=progress, tensorboard=False, desc=f"fit {self.kind}",
-                              callback=update_ema if c.energy_ema > 0 else None, callback_every=1)
-            result = trainer.fit(resume=False)
+                              callback=update_ema if c.energy_ema > 0 else None, callback_every=1,
+                              extra_modules={"energy_ema": ema})
+            result = trainer.fit(resume=resume)
         self.last_metrics = dict(result.last_metrics)
         self.energy = (ema if c.energy_ema > 0 else energy).eval()
         self.decision_scores_ = self.decision_function(x)
@@ -271,6 +286,31 @@ class EnergyDetector(ABC):
                                          tensors["standardizer.std"].to(self.config.device),
                                          w.to(self.config.device) if w is not None else None)
         self.threshold_ = threshold
+
+
+FIT_CONFIG_FILE = "fit_config.json"
+
+
+def _check_fit_config(workdir: Path, kind: str, data: Tensor, config: DetectorConfig, resume: bool) -> None:
+    """Write ``workdir/fit_config.json`` (kind, shape and SHA-1 of the raw training data, settings
+    without ``iterations``); when resuming a run that wrote one, refuse other data or settings."""
+    digest = hashlib.sha1(data.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    settings = {k: v for k, v in asdict(config).items() if k not in ("iterations", "device")}
+    record: dict[str, Any] = json.loads(json.dumps(  # as it reads back from the file
+        {"kind": kind, "data_shape": list(data.shape), "data_sha1": digest, "config": settings}))
+    path = workdir / FIT_CONFIG_FILE
+    if resume and path.is_file():
+        old: dict[str, Any] = json.loads(path.read_text())
+        old_settings: dict[str, Any] = old.get("config", {})
+        diff = sorted(k for k in set(old) | set(record) if k != "config" and old.get(k) != record.get(k))
+        diff += sorted(k for k in set(old_settings) | set(record["config"])
+                       if old_settings.get(k) != record["config"].get(k))
+        if diff:
+            raise ValueError(f"cannot resume the fit in {workdir}: it was started with a different "
+                             f"{', '.join(diff)} (only iterations may change); use a new folder, or fit from "
+                             f"scratch (resume=False, no --resume)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
 
 
 class DxMIDetector(EnergyDetector):

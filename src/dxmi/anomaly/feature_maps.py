@@ -69,10 +69,14 @@ class FeatureMapDetector:
         self.top_k = top_k
         self.channels: int | None = None
 
-    def fit(self, X: Any, y: Any = None, progress: bool = False) -> FeatureMapDetector:
+    def fit(self, X: Any, y: Any = None, progress: bool = False, workdir: str | Path | None = None,
+            resume: bool = False, ckpt_every: int = 0) -> FeatureMapDetector:
+        """Fit the inner detector on every location of the (N, C, H, W) maps; ``workdir`` /
+        ``resume`` / ``ckpt_every`` as in :meth:`EnergyDetector.fit`."""
         x = _as_maps(X)
         self.channels = int(x.shape[1])
-        self.inner.fit(locations(x).numpy(), progress=progress)
+        self.inner.fit(locations(x).numpy(), progress=progress, workdir=workdir, resume=resume,
+                       ckpt_every=ckpt_every)
         return self
 
     def score_map(self, X: Any) -> np.ndarray:

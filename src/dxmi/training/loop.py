@@ -52,7 +52,11 @@ class Trainer:
                  tensorboard: bool = True, desc: str = "train",
                  callback: Callable[[int, Algorithm], Metrics | None] | None = None,
                  callback_every: int = 0, max_steps_this_call: int | None = None,
-                 distributed: Distributed | None = None, precision: Precision | None = None):
+                 distributed: Distributed | None = None, precision: Precision | None = None,
+                 extra_modules: dict[str, torch.nn.Module] | None = None):
+        """``extra_modules``: modules the loop's ``callback`` owns (e.g. an EMA copy of a network),
+        saved in and restored from the checkpoint with the algorithm, so that a resumed run continues
+        them too."""
         if steps < 0 or batch_size < 1:
             raise ValueError(f"steps must be >= 0 and batch_size >= 1 (got {steps}, {batch_size})")
         self.algorithm = algorithm
@@ -70,6 +74,7 @@ class Trainer:
         self.callback = callback
         self.callback_every = callback_every
         self.max_steps_this_call = max_steps_this_call
+        self.extra_modules = dict(extra_modules or {})
         self.ckpt = CheckpointManager(self.out_dir / "checkpoints")
         self.dist = distributed or Distributed(device=self.device)
         self.dist.local_batch_size(batch_size)  # fail early when the batch does not split over ranks
@@ -81,6 +86,8 @@ class Trainer:
         """The checkpoint (a collective under torchrun: every rank must call it)."""
         state = {"algorithm": self.algorithm.state_dict(), "data_generator": self.data_generator.get_state(),
                  "step": step}
+        if self.extra_modules:
+            state["extra_modules"] = {k: m.state_dict() for k, m in self.extra_modules.items()}
         if self.dist.enabled:
             state["rank_generators"] = self.dist.gather(self.algorithm.generator.get_state())
         if self.algorithm.grad_scaler is not None:
@@ -94,6 +101,13 @@ class Trainer:
         state = self.ckpt.load(self.device)
         self.algorithm.load_state_dict(state["algorithm"])
         self.data_generator.set_state(state["data_generator"].cpu())
+        saved = state.get("extra_modules", {})
+        missing = sorted(set(self.extra_modules) - set(saved))
+        if missing:
+            raise RuntimeError(f"checkpoint {self.ckpt.last} holds no state for {missing}: it was written by a "
+                               f"different kind of run; start a new run folder")
+        for k, m in self.extra_modules.items():
+            m.load_state_dict(saved[k])
         gens = state.get("rank_generators")
         if self.dist.enabled:
             if gens is None or len(gens) != self.dist.world_size:
