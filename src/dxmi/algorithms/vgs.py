@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from dxmi.algorithms.base import Algorithm, clip
 from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Batch, Metrics
-from dxmi.samplers.vgs import ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
+from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
 
 TD_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -85,8 +85,8 @@ class VGSConfig:
     def __post_init__(self) -> None:
         if self.td_loss not in TD_LOSSES:
             raise ValueError(f"td_loss must be one of {sorted(TD_LOSSES)}, got {self.td_loss!r}")
-        if self.energy_clip_kind not in ("hard", "log"):
-            raise ValueError(f"energy_clip_kind must be 'hard' or 'log', got {self.energy_clip_kind!r}")
+        if self.energy_clip_kind not in ENERGY_CLIP_KINDS:
+            raise ValueError(f"energy_clip_kind must be one of {ENERGY_CLIP_KINDS}, got {self.energy_clip_kind!r}")
         if self.sample_value not in ("online", "ema"):
             raise ValueError(f"sample_value must be 'online' or 'ema', got {self.sample_value!r}")
         if not 0 <= self.ema < 1:

@@ -182,6 +182,10 @@ class VGSRollout:
         return float(w.sum() ** 2 / (w.shape[0] * (w * w).sum()))
 
 
+#: How ``energy_clip`` bounds E: ``hard`` = min(E, c); ``log`` = c + log(1 + E - c) above c.
+ENERGY_CLIP_KINDS = ("hard", "log")
+
+
 class ValueGradientSampler(nn.Module):
     """The VGS policy over a value ``V(x, t)`` (t < T) and the target energy ``E`` (t = T).
 
@@ -205,8 +209,8 @@ class ValueGradientSampler(nn.Module):
                  s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None,
                  s_init_per_dim: bool = False, energy_clip_kind: str = "hard"):
         super().__init__()
-        if energy_clip_kind not in ("hard", "log"):
-            raise ValueError(f"energy_clip_kind must be 'hard' or 'log', got {energy_clip_kind!r}")
+        if energy_clip_kind not in ENERGY_CLIP_KINDS:
+            raise ValueError(f"energy_clip_kind must be one of {ENERGY_CLIP_KINDS}, got {energy_clip_kind!r}")
         if value.sample_shape != (target.dim,) or value.num_steps != schedule.num_steps:
             raise ValueError(f"value is for shape {value.sample_shape} and T={value.num_steps}; target has "
                              f"dim {target.dim} and the schedule T={schedule.num_steps}")
