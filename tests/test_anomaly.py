@@ -11,6 +11,7 @@ from dxmi.anomaly import DxMIDetector, Standardizer, VGSEBMDetector, load_detect
 from dxmi.anomaly.data import adbench_files, load_labelled, semi_supervised_split, shared_data_root
 from dxmi.energies import MLPEnergy
 from dxmi.metrics.anomaly import auprc, auroc
+from dxmi.policies import DDPMSubsequencePolicy
 
 SMALL = dict(hidden=32, depth=2, sampler_hidden=32, batch_size=64)
 
@@ -153,6 +154,29 @@ def test_dxmi_detector_learns_what_the_base_energy_cannot():
     assert 0.05 < det.predict(train).mean() < 0.15  # contamination 0.1 of the training scores
 
 
+def test_pretrained_ddpm_sampler_reproduces_the_data(tmp_path):
+    # pretrain_iterations > 0: a DDPM fitted to the standardised ring, cut to a T-step subsequence,
+    # is DxMI's sampler. Before any DxMI step its samples must already be a ring, where the
+    # from-scratch sampler starts as N(0, I) (radius std 0.66, 27 % of the mass inside radius 0.8).
+    torch.set_num_threads(1)
+    train = ring(2000, np.random.default_rng(0))
+    det = make_detector("dxmi", iterations=1, **SMALL, pretrain_iterations=1500, pretrain_hidden=64, num_steps=10,
+                        whiten=False)
+    assert isinstance(det, DxMIDetector)
+    data = Standardizer.fit(torch.tensor(train, dtype=torch.float32))(torch.tensor(train, dtype=torch.float32))
+    algo = det.build_algorithm(det.build_energy(2), data, torch.Generator().manual_seed(0), tmp_path / "run")
+    assert isinstance(algo.policy, DDPMSubsequencePolicy) and algo.policy.num_steps == 10
+    assert (tmp_path / "run" / "pretrain" / "checkpoints").is_dir()  # its own resumable run
+    with torch.no_grad():
+        r = algo.policy.sample(4000, torch.Generator().manual_seed(1)).norm(dim=1)
+    r_data = data.norm(dim=1)  # about 1.41 +- 0.07
+    assert abs(float(r.mean() - r_data.mean())) < 0.2, (float(r.mean()), float(r_data.mean()))
+    assert float(r.std()) < 0.3, float(r.std())
+    assert float((r < 0.8).float().mean()) < 0.05
+    with pytest.raises(ValueError, match="diffusion_steps"):
+        make_detector("dxmi", num_steps=10, diffusion_steps=5)
+
+
 def test_vgs_detector_learns_the_ring_hole_and_round_trips(tmp_path):
     # The same ring: VGS negatives (a value-gradient sampler tracking the energy, no MCMC) must also
     # teach the energy the hole, and the saved detector must score exactly as the fitted one. With
@@ -212,14 +236,16 @@ def test_make_detector_types_options_like_a_run_config():
         make_detector("langevin_ebm", step_size="fast")
 
 
-@pytest.mark.parametrize("kind", ["dxmi", "langevin_ebm"])
-def test_fit_resumes_exactly_and_can_train_further(tmp_path, kind):
+@pytest.mark.parametrize("kind,extra", [("dxmi", {}), ("langevin_ebm", {}),
+                                        ("dxmi", {"pretrain_iterations": 20, "pretrain_hidden": 16})])
+def test_fit_resumes_exactly_and_can_train_further(tmp_path, kind, extra):
     """An interrupted fit (15 of 30 iterations) resumed in its workdir scores exactly like an
     uninterrupted 30-iteration fit: the sampler / value / optimisers, the data generator and the
-    energy's moving average all come back from the checkpoint."""
+    energy's moving average all come back from the checkpoint (and a pretrained sampler's DDPM
+    from its own run in workdir/pretrain)."""
     torch.set_num_threads(1)
     x = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
-    opts = dict(hidden=16, depth=1, batch_size=32, **({"sampler_hidden": 16} if kind == "dxmi" else {}))
+    opts = dict(hidden=16, depth=1, batch_size=32, **({"sampler_hidden": 16} if kind == "dxmi" else {}), **extra)
     test = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32) * 2
     straight = make_detector(kind, iterations=30, **opts).fit(x).decision_function(test)
     make_detector(kind, iterations=15, **opts).fit(x, workdir=tmp_path / "run", ckpt_every=5)

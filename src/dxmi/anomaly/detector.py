@@ -39,13 +39,17 @@ from torch import Tensor, nn
 
 from dxmi.algorithms import DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
 from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.ddpm import DDPMTraining
 from dxmi.algorithms.ebm_vgs import EBMVGS
 from dxmi.algorithms.vgs import VGSConfig
 from dxmi.anomaly.inputs import Standardizer, as_matrix
 from dxmi.config import from_dict
+from dxmi.diffusion import EpsilonModel
 from dxmi.energies import MLPEnergy
 from dxmi.nets import TimeMLP
-from dxmi.policies import ResidualMLPPolicy
+from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ResidualMLPPolicy
+from dxmi.schedules.discrete import LinearBetaSchedule
+from dxmi.schedules.subsequence import make_subsequence
 from dxmi.training import Trainer
 from dxmi.values import TimeDependentValue
 
@@ -124,6 +128,13 @@ class DxMIDetectorConfig(DetectorConfig):
             value. They do not depend on x, so they change no gradient of the sampler loss; without
             them the value fits only the x-dependent part of the cost-to-go (the full soft-Bellman
             value is the network plus the known sum of those costs).
+        pretrain_iterations: 0 (default) trains the sampler from scratch (``ResidualMLPPolicy``, a
+            Gaussian random walk at the start). N > 0 first fits a DDPM to the standardised normal
+            data for N iterations (:meth:`DxMIDetector.pretrain_ddpm`; the paper's regime, a
+            diffusion model fine-tuned into a T-step sampler) and fine-tunes its T-step uniform
+            subsequence (``DDPMSubsequencePolicy``) at ``sampler_lr``; ``init_sigma`` is then unused.
+        pretrain_hidden / pretrain_batch_size / pretrain_lr / diffusion_steps: that DDPM's epsilon
+            MLP width (depth 3), batch, Adam rate (cosine-decayed) and number of noise levels.
     """
 
     num_steps: int = 5
@@ -136,6 +147,19 @@ class DxMIDetectorConfig(DetectorConfig):
     sigma_lr: float = 1e-3
     value_lr: float = 1e-3
     entropy_in_value: bool = True
+    pretrain_iterations: int = 0
+    pretrain_hidden: int = 256
+    pretrain_batch_size: int = 256
+    pretrain_lr: float = 2e-3
+    diffusion_steps: int = 1000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pretrain_iterations < 0 or self.pretrain_hidden < 1 or self.pretrain_batch_size < 1:
+            raise ValueError("pretrain_iterations must be >= 0, pretrain_hidden and pretrain_batch_size >= 1 "
+                             f"(got {self.pretrain_iterations}, {self.pretrain_hidden}, {self.pretrain_batch_size})")
+        if self.diffusion_steps < self.num_steps:
+            raise ValueError(f"diffusion_steps ({self.diffusion_steps}) must be >= num_steps ({self.num_steps})")
 
 
 @dataclass
@@ -179,8 +203,11 @@ class EnergyDetector(ABC):
         return energy
 
     @abstractmethod
-    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
-        """The training algorithm over ``energy`` (parts are built here, passed in)."""
+    def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
+                        resume: bool = False, progress: bool = False) -> Algorithm:
+        """The training algorithm over ``energy`` for the standardised training data ``data`` (n, D)
+        (parts are built here, passed in). ``run_dir`` is the fit's folder: a part that needs its own
+        training run (a pretrained sampler) keeps it in a subfolder, resumed with ``resume``."""
 
     # -- PyOD interface -------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, workdir: str | Path | None = None, progress: bool = False,
@@ -203,7 +230,6 @@ class EnergyDetector(ABC):
         dim = x.shape[1]
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
         energy = self.build_energy(dim).to(c.device)
-        algo = self.build_algorithm(energy, dim, torch.Generator(device=c.device).manual_seed(c.seed + 1))
 
         def batches(n: int, g: torch.Generator) -> Tensor:
             return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
@@ -220,7 +246,10 @@ class EnergyDetector(ABC):
         if workdir is not None:
             _check_fit_config(Path(workdir), self.kind, x, c, resume)
         with tempfile.TemporaryDirectory(prefix="dxmi_anomaly_") as tmp:
-            trainer = Trainer(algo, batches, c.batch_size, c.iterations, workdir or tmp, seed=c.seed + 2,
+            run_dir = Path(workdir or tmp)
+            algo = self.build_algorithm(energy, data, torch.Generator(device=c.device).manual_seed(c.seed + 1),
+                                        run_dir, resume=resume, progress=progress)
+            trainer = Trainer(algo, batches, c.batch_size, c.iterations, run_dir, seed=c.seed + 2,
                               device=c.device, log_every=max(1, c.iterations // 20), ckpt_every=ckpt_every,
                               progress=progress, tensorboard=False, desc=f"fit {self.kind}",
                               callback=update_ema if c.energy_ema > 0 else None, callback_every=1,
@@ -320,10 +349,18 @@ class DxMIDetector(EnergyDetector):
     config_class = DxMIDetectorConfig
     config: DxMIDetectorConfig
 
-    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+    def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
+                        resume: bool = False, progress: bool = False) -> Algorithm:
         c = self.config
-        sigmas = [c.init_sigma] * (c.num_steps - 1) + [c.last_sigma]
-        policy = ResidualMLPPolicy(dim, sigmas, hidden=c.sampler_hidden, depth=2).to(c.device)
+        dim = data.shape[1]
+        policy: GaussianPolicy
+        if c.pretrain_iterations > 0:
+            base = self.pretrain_ddpm(data, run_dir / "pretrain", resume=resume, progress=progress)
+            steps = make_subsequence("uniform").build(base.schedule, c.num_steps, last_sigma=c.last_sigma)
+            policy = DDPMSubsequencePolicy(copy.deepcopy(base.eps_net).requires_grad_(True), steps, (dim,))
+        else:
+            sigmas = [c.init_sigma] * (c.num_steps - 1) + [c.last_sigma]
+            policy = ResidualMLPPolicy(dim, sigmas, hidden=c.sampler_hidden, depth=2).to(c.device)
         value = TimeDependentValue(TimeMLP(dim, 1, hidden=c.sampler_hidden, depth=2, time_dim=32),
                                    (dim,), c.num_steps).to(c.device)
         algo_cfg = DxMIConfig(batch_size=c.batch_size, tau1=c.tau1 * dim, tau2=c.tau2 * dim, gamma=c.gamma,
@@ -331,6 +368,27 @@ class DxMIDetector(EnergyDetector):
                               sampler_lr=c.sampler_lr, sigma_lr=c.sigma_lr, value_lr=c.value_lr,
                               energy_lr=c.energy_lr, energy_grad_clip=c.energy_grad_clip)
         return DxMI(policy, value, energy, algo_cfg, generator)
+
+    def pretrain_ddpm(self, data: Tensor, run_dir: Path, resume: bool = False, progress: bool = False) -> EpsilonModel:
+        """A DDPM (epsilon MLP ``pretrain_hidden`` x 3, ``diffusion_steps`` linear betas 1e-4 .. 0.02)
+        fitted to the standardised normal data ``data`` (n, D) by the simple loss for
+        ``pretrain_iterations`` steps (its own resumable run in ``run_dir``); the DxMI sampler is then
+        its T-step uniform subsequence, fine-tuned from there."""
+        c = self.config
+        dim = data.shape[1]
+        torch.manual_seed(c.seed + 3)
+        net = TimeMLP(dim, dim, hidden=c.pretrain_hidden, depth=3, time_dim=64)
+        model = EpsilonModel(net, LinearBetaSchedule(c.diffusion_steps), (dim,)).to(c.device)
+        algo = DDPMTraining(model, lr=c.pretrain_lr, lr_decay_steps=c.pretrain_iterations,
+                            generator=torch.Generator(device=c.device).manual_seed(c.seed + 4))
+
+        def batches(n: int, g: torch.Generator) -> Tensor:
+            return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
+
+        Trainer(algo, batches, c.pretrain_batch_size, c.pretrain_iterations, run_dir, seed=c.seed + 5,
+                device=c.device, log_every=max(1, c.pretrain_iterations // 20), ckpt_every=0, progress=progress,
+                tensorboard=False, desc="pretrain DDPM").fit(resume=resume)
+        return model
 
 
 class LangevinEBMDetector(EnergyDetector):
@@ -340,7 +398,8 @@ class LangevinEBMDetector(EnergyDetector):
     config_class = LangevinDetectorConfig
     config: LangevinDetectorConfig
 
-    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+    def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
+                        resume: bool = False, progress: bool = False) -> Algorithm:
         c = self.config
         return LangevinCD(energy, LangevinCDConfig(batch_size=c.batch_size, langevin_steps=c.langevin_steps,
                                                    step_size=c.step_size, noise_scale=c.noise_scale,
@@ -386,8 +445,10 @@ class VGSEBMDetector(EnergyDetector):
     config_class = VGSDetectorConfig
     config: VGSDetectorConfig
 
-    def build_algorithm(self, energy: MLPEnergy, dim: int, generator: torch.Generator) -> Algorithm:
+    def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
+                        resume: bool = False, progress: bool = False) -> Algorithm:
         c = self.config
+        dim = data.shape[1]
         vgs = from_dict(VGSConfig, dict(
             num_steps=c.num_steps, schedule="quad", s2_start=c.s2_start, s2_end=c.s2_end, variant="ve",
             tau=c.tau, ema=c.ema, batch_size=c.batch_size, value_lr=c.value_lr, s_init=c.s_init,
