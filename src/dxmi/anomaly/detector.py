@@ -123,7 +123,11 @@ class DxMIDetectorConfig(DetectorConfig):
             and it collapses onto the energy's minima in high dimension.
         init_sigma / last_sigma: initial step std of steps 0..T-2, and the fixed last one.
         sampler_hidden: width of the sampler's and the value's MLPs.
-        sampler_lr / sigma_lr / value_lr: Adam rates.
+        sampler_lr / sigma_lr / value_lr: Adam rates. The sampler's mean network learns slowly
+            (3e-5) on purpose: a detector's energy learns from the gap between data and negatives,
+            and a sampler that catches up with the energy (1e-3: its samples end at or below the
+            data's energy) leaves it nothing to learn where the anomalies are; see docs/anomaly.md,
+            "Session 21".
         entropy_in_value: regress the entropy costs -tau1 log sigma_k of the steps ahead in the
             value. They do not depend on x, so they change no gradient of the sampler loss; without
             them the value fits only the x-dependent part of the cost-to-go (the full soft-Bellman
@@ -143,7 +147,7 @@ class DxMIDetectorConfig(DetectorConfig):
     init_sigma: float = 0.5
     last_sigma: float = 0.05
     sampler_hidden: int = 64
-    sampler_lr: float = 1e-3
+    sampler_lr: float = 3e-5
     sigma_lr: float = 1e-3
     value_lr: float = 1e-3
     entropy_in_value: bool = True
