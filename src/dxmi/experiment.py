@@ -47,7 +47,7 @@ from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPolicy
 from dxmi.policies.edm import EDMPolicy
-from dxmi.schedules import LinearBetaSchedule, make_subsequence
+from dxmi.schedules import LinearBetaSchedule
 from dxmi.schedules.karras import KarrasSchedule
 from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
 from dxmi.training.devices import resolve_device
@@ -143,9 +143,8 @@ def build_policy(cfg: RunConfig, model: nn.Module) -> GaussianPolicy:
                          last_sigma=s.last_sigma)
     if not isinstance(model, EpsilonModel):
         raise ConfigError(f"no T-step policy for a base model of type {type(model).__name__}")
-    steps = make_subsequence(s.subsequence).build(model.schedule, s.num_steps, last_sigma=s.last_sigma)
-    return DDPMSubsequencePolicy(copy.deepcopy(model.eps_net).requires_grad_(True), steps, model.sample_shape,
-                                 fix_last=s.fix_last)
+    return DDPMSubsequencePolicy.from_model(model, s.num_steps, s.subsequence, last_sigma=s.last_sigma,
+                                            fix_last=s.fix_last)
 
 
 def build_energy(cfg: RunConfig, shape: tuple[int, ...] | int) -> Energy:

@@ -29,6 +29,7 @@ import hashlib
 import json
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,7 +50,6 @@ from dxmi.energies import MLPEnergy
 from dxmi.nets import TimeMLP
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ResidualMLPPolicy
 from dxmi.schedules.discrete import LinearBetaSchedule
-from dxmi.schedules.subsequence import make_subsequence
 from dxmi.training import Trainer
 from dxmi.values import TimeDependentValue
 
@@ -237,9 +237,7 @@ class EnergyDetector(ABC):
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
         energy = self.build_energy(dim).to(c.device)
 
-        def batches(n: int, g: torch.Generator) -> Tensor:
-            return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
-
+        batches = row_sampler(data)
         ema = copy.deepcopy(energy).requires_grad_(False)
 
         def update_ema(step: int, _: Algorithm) -> None:
@@ -323,6 +321,14 @@ class EnergyDetector(ABC):
         self.threshold_ = threshold
 
 
+def row_sampler(data: Tensor) -> Callable[[int, torch.Generator], Tensor]:
+    """The training loop's batch source over the rows of ``data`` (n, D): n rows drawn uniformly
+    with replacement by the loop's generator."""
+    def batches(n: int, g: torch.Generator) -> Tensor:
+        return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
+    return batches
+
+
 FIT_CONFIG_FILE = "fit_config.json"
 
 
@@ -362,8 +368,7 @@ class DxMIDetector(EnergyDetector):
         policy: GaussianPolicy
         if c.pretrain_iterations > 0:
             base = self.pretrain_ddpm(data, run_dir / "pretrain", resume=resume, progress=progress)
-            steps = make_subsequence("uniform").build(base.schedule, c.num_steps, last_sigma=c.last_sigma)
-            policy = DDPMSubsequencePolicy(copy.deepcopy(base.eps_net).requires_grad_(True), steps, (dim,))
+            policy = DDPMSubsequencePolicy.from_model(base, c.num_steps, "uniform", last_sigma=c.last_sigma)
         else:
             sigmas = [c.init_sigma] * (c.num_steps - 1) + [c.last_sigma]
             policy = ResidualMLPPolicy(dim, sigmas, hidden=c.sampler_hidden, depth=2).to(c.device)
@@ -387,11 +392,7 @@ class DxMIDetector(EnergyDetector):
         model = EpsilonModel(net, LinearBetaSchedule(c.diffusion_steps), (dim,)).to(c.device)
         algo = DDPMTraining(model, lr=c.pretrain_lr, lr_decay_steps=c.pretrain_iterations,
                             generator=torch.Generator(device=c.device).manual_seed(c.seed + 4))
-
-        def batches(n: int, g: torch.Generator) -> Tensor:
-            return data[torch.randint(data.shape[0], (n,), generator=g).to(data.device)]
-
-        Trainer(algo, batches, c.pretrain_batch_size, c.pretrain_iterations, run_dir, seed=c.seed + 5,
+        Trainer(algo, row_sampler(data), c.pretrain_batch_size, c.pretrain_iterations, run_dir, seed=c.seed + 5,
                 device=c.device, log_every=max(1, c.pretrain_iterations // 20), ckpt_every=0, progress=progress,
                 tensorboard=False, desc="pretrain DDPM").fit(resume=resume)
         return model

@@ -11,13 +11,18 @@ only scales the noise.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
 from dxmi.nets.conditioning import call, num_classes
 from dxmi.policies.base import GaussianPolicy
-from dxmi.schedules.subsequence import StepSchedule
+from dxmi.schedules.subsequence import StepSchedule, make_subsequence
+
+if TYPE_CHECKING:
+    from dxmi.diffusion.ddpm import EpsilonModel
 
 
 class DDPMSubsequencePolicy(GaussianPolicy):
@@ -35,6 +40,14 @@ class DDPMSubsequencePolicy(GaussianPolicy):
         self.register_buffer("coef_eps", (schedule.eta / (1 - schedule.alpha_hat).sqrt()).float())
         self.register_buffer("coef_scale", (1 / (1 - schedule.eta).sqrt()).float())
         self.register_buffer("timesteps", schedule.timesteps.float())
+
+    @classmethod
+    def from_model(cls, model: EpsilonModel, num_steps: int, subsequence: str = "uniform",
+                   last_sigma: float = 1e-3, fix_last: bool = True) -> DDPMSubsequencePolicy:
+        """The T-step policy cut out of a pretrained DDPM by the ``subsequence`` rule; a copy of its
+        epsilon-network (trainable, even when the model is a frozen EMA copy) is fine-tuned."""
+        steps = make_subsequence(subsequence).build(model.schedule, num_steps, last_sigma=last_sigma)
+        return cls(copy.deepcopy(model.eps_net).requires_grad_(True), steps, model.sample_shape, fix_last=fix_last)
 
     @property
     def num_classes(self) -> int:
