@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dxmi.anomaly.detector import CONFIG_FILE, EnergyDetector, load_vector_detector, make_detector, read_saved
+from dxmi.anomaly.base import CONFIG_FILE, EnergyDetector, read_saved
+from dxmi.anomaly.detector import load_vector_detector, make_detector
 
 FEATURE_MAP_FILE = "feature_map.json"
 
