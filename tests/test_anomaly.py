@@ -101,6 +101,12 @@ def test_whitened_detector_round_trips(tmp_path):
     x = g.normal(size=(300, 4)) @ np.array([[1.0, 0.9, 0, 0], [0, 0.3, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]])
     det = make_detector("dxmi", iterations=5, whiten=True, **SMALL).fit(x)
     assert det.standardizer is not None and det.standardizer.whiten is not None
+    # the default network sees the standardised inputs: its input map is W^-1, z W W^-1 = s(x)
+    st, energy = det.standardizer, det.energy
+    assert energy is not None and energy.net_input is not None
+    xt = torch.as_tensor(x[:20], dtype=torch.float32)
+    torch.testing.assert_close(st(xt) @ energy.net_input, (xt - st.mean) / st.std, atol=1e-4, rtol=1e-4)
+    assert make_detector("dxmi", iterations=5, whiten_net=True, **SMALL).fit(x).energy.net_input is None
     det.save(tmp_path / "w")
     back = load_detector(tmp_path / "w")
     np.testing.assert_allclose(back.decision_function(x), det.decision_function(x), rtol=1e-6, atol=1e-6)
@@ -114,6 +120,14 @@ def test_quadratic_base_energy_is_not_regularised():
     net = e.net(x).squeeze(-1)
     assert torch.allclose(out, net + 2.0 * 0.5 * (x**2).mean(1), atol=1e-6)
     assert torch.allclose(e.magnitude(x, out), net, atol=1e-6)
+    # a fixed input map M reaches the network only: E(x) = net(x M) + base(x), saved with the weights
+    m = torch.randn(4, 4)
+    em = MLPEnergy(4, hidden=8, depth=1, quadratic=2.0, net_input=m)
+    em.net.load_state_dict(e.net.state_dict())
+    assert torch.allclose(em(x), e.net(x @ m).squeeze(-1) + 2.0 * 0.5 * (x**2).mean(1), atol=1e-5)
+    assert torch.equal(em.state_dict()["net_input"], m)
+    with pytest.raises(ValueError, match=r"\(4, 4\) matrix, received shape \(3, 4\)"):
+        MLPEnergy(4, net_input=torch.zeros(3, 4))
 
 
 def test_langevin_samples_the_gaussian_of_a_quadratic_energy():

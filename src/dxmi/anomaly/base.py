@@ -48,6 +48,11 @@ class DetectorConfig:
         whiten: also whiten the standardised inputs with the Ledoit-Wolf shrinkage covariance of
             the training data (part of the fitted model), so that the base energy is the
             Mahalanobis distance / (2 D) and the network sees decorrelated inputs.
+        whiten_net: with ``whiten``, whether the network sees the whitened inputs too (True) or
+            the standardised ones s(x) = z W^-1 (False; the base still measures the whitened z).
+            A linear first layer could absorb W^-1, so the function class is the same; what
+            differs is the geometry the network starts from and learns in (whitening stretches the
+            data's low-variance directions, in which nearest-neighbour distances are noise).
         zero_init: start the network's output layer at zero, so that training starts from the
             base energy (the Gaussian prior when ``quadratic`` > 0) and refines it.
         iterations: training iterations; batch_size: data batch (and negatives) per iteration.
@@ -65,9 +70,10 @@ class DetectorConfig:
     hidden: int = 128
     depth: int = 3
     spectral_norm: bool = False
-    quadratic: float = 0.5
+    quadratic: float = 0.1
     quadratic_sum: bool = True
     whiten: bool = True
+    whiten_net: bool = False
     zero_init: bool = True
     iterations: int = 500
     batch_size: int = 128
@@ -107,10 +113,17 @@ class EnergyDetector(ABC):
         self.last_metrics: dict[str, float] = {}
 
     # -- parts ----------------------------------------------------------------------------------
-    def build_energy(self, dim: int) -> MLPEnergy:
+    def build_energy(self, dim: int, unwhiten: Tensor | None = None) -> MLPEnergy:
+        """The energy network for inputs of ``dim`` features. ``unwhiten`` (dim, dim) is W^-1, the
+        map from whitened back to standardised inputs, which the network is given when
+        ``whiten_net`` is off (the identity where it is not known yet, before loading weights)."""
         c = self.config
         quadratic = c.quadratic * dim if c.quadratic_sum else c.quadratic  # MLPEnergy's base is a mean over d
-        energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=quadratic)
+        net_input = None
+        if c.whiten and not c.whiten_net:
+            net_input = unwhiten if unwhiten is not None else torch.eye(dim)
+        energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=quadratic,
+                           net_input=net_input)
         if c.zero_init:
             last = [m for m in energy.net.modules() if isinstance(m, nn.Linear)][-1]
             with torch.no_grad():
@@ -145,7 +158,7 @@ class EnergyDetector(ABC):
         data = self.standardizer(x.to(c.device))
         dim = x.shape[1]
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
-        energy = self.build_energy(dim).to(c.device)
+        energy = self.build_energy(dim, self.standardizer.unwhiten()).to(c.device)
 
         batches = row_sampler(data)
         ema = copy.deepcopy(energy).requires_grad_(False)

@@ -117,8 +117,11 @@ class DxMIDetectorConfig(DetectorConfig):
 
 @dataclass
 class LangevinDetectorConfig(DetectorConfig):
-    """Short-run Langevin settings (see :class:`dxmi.algorithms.LangevinCDConfig`)."""
+    """Short-run Langevin settings (see :class:`dxmi.algorithms.LangevinCDConfig`). Its base energy
+    weight is its own (0.2; the shared default 0.1 is DxMI's): each detector's best on the tuning
+    sets (docs/anomaly.md, "Session 22")."""
 
+    quadratic: float = 0.2
     langevin_steps: int = 20
     step_size: float = 0.05
     noise_scale: float = 1.0
@@ -261,6 +264,7 @@ def load_vector_detector(meta: dict[str, Any], tensors: dict[str, Tensor]) -> En
     # saved before whitening and the summed base existed: those models had neither
     config.setdefault("whiten", False)
     config.setdefault("quadratic_sum", False)
+    config.setdefault("whiten_net", True)  # before session 22 the network saw the whitened inputs
     det = make_detector(kind, **config)
     det._restore(tensors, int(meta["dim"]), meta.get("threshold"))
     return det

@@ -58,6 +58,12 @@ class Standardizer:
             w = w.to(x.dtype)
         return cls(mean, std, w)
 
+    def unwhiten(self) -> Tensor | None:
+        """W^-1 (D, D), which maps whitened inputs back to standardised ones; None without whitening."""
+        if self.whiten is None:
+            return None
+        return torch.linalg.inv(self.whiten.double()).to(self.whiten.dtype)
+
     def __call__(self, x: Tensor) -> Tensor:
         z = (x - self.mean) / self.std
         return z @ self.whiten if self.whiten is not None else z
