@@ -67,7 +67,7 @@ def run_method(method: str, split: Any, seed: int,
         from dxmi.anomaly.inputs import Standardizer, as_matrix
 
         det.standardizer = Standardizer.fit(as_matrix(split.x_train), whiten=det.config.whiten)
-        det.energy = det.build_energy(split.x_train.shape[1], det.standardizer.unwhiten()).eval()
+        det.energy = det.build_energy(det.standardizer).eval()
     else:
         det = pyod_detector(method, seed)
         det.fit(split.x_train)

@@ -159,7 +159,7 @@ def test_dxmi_detector_learns_what_the_base_energy_cannot():
     y_test = np.r_[np.zeros(200), np.ones(100)].astype(int)
     untrained = make_detector("dxmi", iterations=1, **SMALL)
     untrained.standardizer = Standardizer.fit(torch.tensor(train, dtype=torch.float32))
-    untrained.energy = untrained.build_energy(2).eval()
+    untrained.energy = untrained.build_energy(untrained.standardizer).eval()
     assert auroc(untrained.decision_function(x_test), y_test) < 0.2
     # the default 128 x 3 energy: with 32 x 2 and the slow default sampler (sampler_lr 3e-5) the
     # hole needs about 1000 iterations (AUROC 0.0 at 500, 1.0 at 1000; measured at energy_lr 1e-3)
@@ -179,8 +179,9 @@ def test_pretrained_ddpm_sampler_reproduces_the_data(tmp_path):
     det = make_detector("dxmi", iterations=1, **SMALL, pretrain_iterations=1500, pretrain_hidden=64, num_steps=10,
                         whiten=False)
     assert isinstance(det, DxMIDetector)
-    data = Standardizer.fit(torch.tensor(train, dtype=torch.float32))(torch.tensor(train, dtype=torch.float32))
-    algo = det.build_algorithm(det.build_energy(2), data, torch.Generator().manual_seed(0), tmp_path / "run")
+    st = Standardizer.fit(torch.tensor(train, dtype=torch.float32))
+    data = st(torch.tensor(train, dtype=torch.float32))
+    algo = det.build_algorithm(det.build_energy(st), data, torch.Generator().manual_seed(0), tmp_path / "run")
     assert isinstance(algo.policy, DDPMSubsequencePolicy) and algo.policy.num_steps == 10
     assert (tmp_path / "run" / "pretrain" / "checkpoints").is_dir()  # its own resumable run
     with torch.no_grad():

@@ -113,17 +113,15 @@ class EnergyDetector(ABC):
         self.last_metrics: dict[str, float] = {}
 
     # -- parts ----------------------------------------------------------------------------------
-    def build_energy(self, dim: int, unwhiten: Tensor | None = None) -> MLPEnergy:
-        """The energy network for inputs of ``dim`` features. ``unwhiten`` (dim, dim) is W^-1, the
-        map from whitened back to standardised inputs, which the network is given when
-        ``whiten_net`` is off (the identity where it is not known yet, before loading weights)."""
+    def build_energy(self, standardizer: Standardizer) -> MLPEnergy:
+        """The energy network over the inputs of ``standardizer``; without ``whiten_net`` the network
+        is given its W^-1 (:meth:`Standardizer.unwhiten`), which maps whitened inputs back to
+        standardised ones."""
         c = self.config
+        dim = int(standardizer.mean.shape[0])
         quadratic = c.quadratic * dim if c.quadratic_sum else c.quadratic  # MLPEnergy's base is a mean over d
-        net_input = None
-        if c.whiten and not c.whiten_net:
-            net_input = unwhiten if unwhiten is not None else torch.eye(dim)
         energy = MLPEnergy(dim, hidden=c.hidden, depth=c.depth, spectral_norm=c.spectral_norm, quadratic=quadratic,
-                           net_input=net_input)
+                           net_input=None if c.whiten_net else standardizer.unwhiten())
         if c.zero_init:
             last = [m for m in energy.net.modules() if isinstance(m, nn.Linear)][-1]
             with torch.no_grad():
@@ -156,9 +154,8 @@ class EnergyDetector(ABC):
         x = as_matrix(X)
         self.standardizer = Standardizer.fit(x.to(c.device), whiten=c.whiten)
         data = self.standardizer(x.to(c.device))
-        dim = x.shape[1]
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
-        energy = self.build_energy(dim, self.standardizer.unwhiten()).to(c.device)
+        energy = self.build_energy(self.standardizer).to(c.device)
 
         batches = row_sampler(data)
         ema = copy.deepcopy(energy).requires_grad_(False)
@@ -234,13 +231,16 @@ class EnergyDetector(ABC):
         return folder
 
     def _restore(self, tensors: dict[str, Tensor], dim: int, threshold: float | None) -> None:
-        energy = self.build_energy(dim)
-        energy.load_state_dict({k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")})
-        self.energy = energy.to(self.config.device).eval()
         w = tensors.get("standardizer.whiten")
         self.standardizer = Standardizer(tensors["standardizer.mean"].to(self.config.device),
                                          tensors["standardizer.std"].to(self.config.device),
                                          w.to(self.config.device) if w is not None else None)
+        if self.standardizer.mean.shape != (dim,):
+            raise ValueError(f"saved detector: config.json says {dim} features, model.safetensors holds "
+                             f"{tuple(self.standardizer.mean.shape)}")
+        energy = self.build_energy(self.standardizer)
+        energy.load_state_dict({k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")})
+        self.energy = energy.to(self.config.device).eval()
         self.threshold_ = threshold
 
 
