@@ -95,14 +95,15 @@ def test_one_step_exact_when_step_variance_equals_target_variance():
     torch.testing.assert_close(x.std(0), torch.full((3,), sd), atol=0.01, rtol=0)
 
 
-def test_learned_sampler_matches_gaussian_mean_and_covariance():
+@pytest.mark.parametrize("targets", [["explore_noise=1.1"], ["td_lambda=0.3", "explore_noise=1.0"]],
+                         ids=["one_step_td", "td_lambda"])
+def test_learned_sampler_matches_gaussian_mean_and_covariance(targets):
     torch.manual_seed(0)
     m, sd = torch.tensor([0.3, -0.3]), torch.tensor([0.7, 1.0])
     target = GaussianTarget(m, sd)
     cfg = make_config("gaussian", ["num_steps=5", "s2_start=1.0", "s2_end=0.2", "variant=ve", "batch_size=256",
                                    "iterations=200", "value_lr=3e-3", "s_init=1.5", "s_init_lr=1e-2", "net.hidden=64",
-                                   "net.depth=2", "net.time_dim=16", "td_batch=640", "ema=0.9",
-                                   "explore_noise=1.1"])
+                                   "net.depth=2", "net.time_dim=16", "td_batch=640", "ema=0.9", *targets])
     algo = VGS(target, cfg)
     for _ in range(cfg.iterations):
         algo.update(None)
@@ -128,8 +129,8 @@ def test_log_z_of_normalised_gmm_by_ais():
 
 def test_training_resumes_exactly(tmp_path):
     target = GaussianTarget(torch.zeros(2), 1.0)
-    cfg = make_config("gaussian", ["num_steps=3", "batch_size=32", "iterations=4", "net.hidden=16", "net.depth=2",
-                                   "net.time_dim=8"])
+    cfg_args = ["num_steps=3", "batch_size=32", "iterations=4", "net.hidden=16", "net.depth=2", "net.time_dim=8"]
+    cfg = make_config("gaussian", cfg_args)
 
     def run(out, max_steps=None):
         algo = VGS(target, cfg)
@@ -146,6 +147,10 @@ def test_training_resumes_exactly(tmp_path):
     # counting: each iteration spends B last-step gradients (no E(x_T) in training rollouts) and B
     # last-step TD energies (n_update = 1); an evaluation rollout also evaluates E(x_T) for the weights
     assert full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size
+    # TD(lambda) spends the same: B last-step gradients and the rollout's own B final energies
+    lam = VGS(target, make_config("gaussian", [*cfg_args, "td_lambda=0.5", "explore_noise=1.0"]))
+    lam.update(None)
+    assert lam.n_energy_evals == 2 * cfg.batch_size
     roll = full.eval_rollout(10, torch.Generator().manual_seed(0))
     assert roll.n_energy_evals == 20 and full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size + 20
     bare = full.sampler.rollout(10, torch.Generator().manual_seed(0), weights=False)

@@ -7,7 +7,12 @@ One :meth:`VGS.update` is one iteration of the paper's algorithm:
 2. ``n_update`` passes over the shuffled ``T B`` transitions in minibatches: resample
    ``x_{t+1} = alpha_t x_t + mu_t + sigma_t eps`` with fresh noise, target
    ``y = c_t + [E(x_{t+1}) if t + 1 = T else V_target(x_{t+1}, t + 1)]`` with the running cost
-   ``c_t = tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``, loss ``l(V(x_t, t) - y) / D``;
+   ``c_t = tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``, loss ``l(V(x_t, t) - y) / D``.
+   With ``td_lambda`` set (our option, not the paper's) the targets are instead the TD(lambda) returns
+   along the rollout's own on-policy trajectories, ``y_t = c_t + (1 - lambda) V_target(x_{t+1}, t + 1)
+   + lambda y_{t+1}``, ``y_{T-1} = c_{T-1} + E(x_T)`` (:func:`~dxmi.values.lambda_returns`): the
+   terminal energy reaches early times in one iteration instead of ~T / (1 - ema), and the energy
+   budget is the same (``E(x_T)`` of the rollout replaces the resampled one);
 3. ``s_init`` step on ``E[V(x_0, 0)] - D tau log s_init`` (reparametrised ``x_0 = s_init z``; with
    ``s_init_per_dim``, ``- tau sum_d log s_init_d``);
 4. ``V_target <- ema V_target + (1 - ema) V_online``.
@@ -33,6 +38,7 @@ from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
+from dxmi.values import lambda_returns
 
 TD_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "l2": lambda a, b: F.mse_loss(a, b),
@@ -78,6 +84,7 @@ class VGSConfig:
     drift_clip: float | None = None
     max_grad_norm: float | None = 1.0
     td_loss: str = "l2"
+    td_lambda: float | None = None  # None: one-step TD with resampled x_{t+1} (paper); else TD(lambda) returns
     net: ValueNetConfig = field(default_factory=ValueNetConfig)
     seed: int = 0
     device: str = "cpu"
@@ -93,6 +100,12 @@ class VGSConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.explore_noise <= 0 or self.n_update < 1 or self.batch_size < 1:
             raise ValueError("explore_noise > 0, n_update >= 1 and batch_size >= 1 are required")
+        if self.td_lambda is not None:
+            if not 0 <= self.td_lambda <= 1:
+                raise ValueError(f"td_lambda must be in [0, 1] (or null for one-step TD), got {self.td_lambda}")
+            if self.explore_noise != 1.0:
+                raise ValueError(f"td_lambda uses the rollouts' own paths, which must be on-policy: set "
+                                 f"explore_noise=1.0 (got {self.explore_noise})")
 
 
 #: Release settings per target (spec table) and our choices for DW-4 / LJ-13 (the spec gives none).
@@ -217,26 +230,46 @@ class VGS(Algorithm):
             y[~last] = self.value_target(nxt[~last], t[~last] + 1)
         return y + s.running_cost(mu, t), y[last]
 
+    @torch.no_grad()
+    def _lambda_targets(self, roll: VGSRollout, lam: float) -> tuple[Tensor, Tensor]:
+        """TD(lambda) returns along the rollout's paths, ``(T B,)`` in the order of ``states[:-1]``;
+        also the clipped ``E(x_T)`` ``(B,)``."""
+        s = self.sampler
+        T, B = roll.drifts.shape[:2]
+        dev = roll.states.device
+        t_all = torch.arange(T, device=dev).repeat_interleave(B)
+        costs = s.running_cost(roll.drifts.reshape(T * B, -1), t_all).reshape(T, B)
+        # states[1:T] are x_1 .. x_{T-1}, at times t_all[B:] = 1 .. T-1
+        nxt = self.value_target(roll.states[1:T].reshape((T - 1) * B, s.dim), t_all[B:]).reshape(T - 1, B)
+        terminal = s.clip_energy(roll.energy)
+        return lambda_returns(costs, nxt, terminal, lam).reshape(T * B), terminal
+
     def update(self, batch: Batch | None = None) -> Metrics:
         cfg, s = self.cfg, self.sampler
         T, B, D = s.num_steps, cfg.batch_size, s.eff_dim
-        # No E(x_T) here: the TD targets evaluate E at freshly resampled on-policy x_T anyway.
-        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=False)
+        lam = cfg.td_lambda
+        # One-step TD evaluates E at freshly resampled x_T, so the rollout skips E(x_T); TD(lambda)
+        # uses the rollout's own E(x_T). Either way B energies and B last-step gradients per iteration.
+        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=lam is not None)
         self.n_energy_evals += roll.n_energy_evals
         x_all = roll.states[:-1].reshape(T * B, -1)
         mu_all = roll.drifts.reshape(T * B, -1)
         t_all = torch.arange(T, device=x_all.device).repeat_interleave(B)
+        y_all, e_final = self._lambda_targets(roll, lam) if lam is not None else (None, None)
         mb = cfg.td_batch or B
         params = list(s.value.parameters())
         losses: list[Tensor] = []
-        final_energies: list[Tensor] = []
+        final_energies: list[Tensor] = [] if e_final is None else [e_final]
         for _ in range(cfg.n_update):
             perm = torch.randperm(T * B, generator=self.generator, device=x_all.device)
             for idx in perm.split(mb):
                 x, t, mu = x_all[idx], t_all[idx], mu_all[idx]
-                with torch.no_grad():
-                    y, e_last = self._td_targets(x, t, mu)
-                final_energies.append(e_last)
+                if y_all is not None:
+                    y = y_all[idx]
+                else:
+                    with torch.no_grad():
+                        y, e_last = self._td_targets(x, t, mu)
+                    final_energies.append(e_last)
                 loss = TD_LOSSES[cfg.td_loss](s.value(x, t), y) / D
                 self.optimizers["value"].zero_grad(set_to_none=True)
                 loss.backward()
@@ -255,7 +288,7 @@ class VGS(Algorithm):
             for p_t, p in zip(self.value_target.parameters(), s.value.parameters()):
                 p_t.lerp_(p, 1 - cfg.ema)
         self.iteration += 1
-        e = torch.cat(final_energies)  # clipped E(x_T) of the on-policy TD next states
+        e = torch.cat(final_energies)  # clipped E(x_T) of the on-policy (TD-resampled or rollout) final states
         return Metrics.of(td_loss=torch.stack(losses).mean(), s_init=s.s_init.mean(), s_init_loss=s_loss,
                           energy_mean=e.mean(),
                           n_energy_evals=float(self.n_energy_evals))

@@ -243,7 +243,11 @@ class ValueGradientSampler(nn.Module):
         return self.log_s_init.sum()
 
     def clipped_energy(self, x: Tensor) -> Tensor:
-        e = self.target(x)
+        """``E(x)`` bounded by the energy clip: ``(B, D) -> (B,)``."""
+        return self.clip_energy(self.target(x))
+
+    def clip_energy(self, e: Tensor) -> Tensor:
+        """The energy clip applied to energies already evaluated: ``(B,) -> (B,)``."""
         c = self.energy_clip
         if c is None:
             return e
