@@ -23,7 +23,8 @@ import torch
 
 from vgs import run_target  # benchmarks/ is on sys.path when this script runs
 
-METHODS = ("vgs", "mala", "hmc", "reference")
+#: ``vgs_td0`` (one-step TD targets) is present where the quick settings train VGS with TD(lambda).
+METHODS = ("vgs", "vgs_td0", "mala", "hmc", "reference")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"b{b}",
                              list(args.overrides) + [f"batch_size={b}"])
             row: dict[str, Any] = {"batch_size": b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
-            for m in METHODS:
+            for m in (m for m in METHODS if m in res):
                 row[m] = {k: v for k, v in res[m].items() if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds")}
             rows.append(row)
             print(f"[{time.perf_counter() - t_start:.0f}s] B={b} evals={row['n_energy_evals']} "
-                  + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in METHODS), flush=True)
+                  + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in METHODS if m in row), flush=True)
             out.write_text(json.dumps({"target": args.target, "rows": rows, "seed": args.seed,
                                        "command": "python benchmarks/vgs_budget.py " + " ".join(
                                            sys.argv[1:] if argv is None else argv),
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         fig, ax = plt.subplots(figsize=(5, 3.5))
         evals = [r["n_energy_evals"] for r in rows]
-        for m in METHODS:
+        for m in (m for m in METHODS if m in rows[0]):
             ax.plot(evals, [r[m]["tvd_e"] for r in rows], "--" if m == "reference" else "-o", label=m)
         ax.set_xscale("log")
         ax.set_xlabel("energy evaluations (VGS: training + sampling)")
