@@ -50,9 +50,9 @@ QUICK: dict[str, list[str]] = {
     "lj13": ["iterations=300", "batch_size=128", "num_steps=30", "net.hidden=128", "value_lr=1e-3",
              "learn_s_init=false", "td_batch=2048"],
 }
-#: Quick runs learn the value from TD(lambda) returns along on-policy rollouts (session 23: on gmm /
-#: funnel / dw4, seed 0, better than the paper's one-step TD on every metric; docs/vgs.md). Not used for
-#: lj13 (untried there). The row ``vgs_td0`` keeps the one-step targets, in the same run.
+#: Quick runs learn the value from TD(lambda) returns along on-policy rollouts (session 23, seeds 0-2:
+#: better than the paper's one-step TD on dw4 and the funnel on every seed, mixed on gmm; docs/vgs.md).
+#: Not used for lj13 (untried there). The row ``vgs_td0`` keeps the one-step targets, in the same run.
 TD_LAMBDA: dict[str, list[str]] = {name: ["td_lambda=0.3", "explore_noise=1.0"] for name in ("gmm", "funnel", "dw4")}
 HMC_LEAPFROG = 5
 
