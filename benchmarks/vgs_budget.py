@@ -52,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"b{b}",
                              list(args.overrides) + [f"batch_size={b}"])
             row: dict[str, Any] = {"batch_size": b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
-            for m in (m for m in METHODS if m in res):
+            methods = [m for m in METHODS if m in res]
+            for m in methods:
                 row[m] = {k: v for k, v in res[m].items() if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds")}
             rows.append(row)
             print(f"[{time.perf_counter() - t_start:.0f}s] B={b} evals={row['n_energy_evals']} "
-                  + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in METHODS if m in row), flush=True)
+                  + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in methods), flush=True)
             out.write_text(json.dumps({"target": args.target, "rows": rows, "seed": args.seed,
                                        "command": "python benchmarks/vgs_budget.py " + " ".join(
                                            sys.argv[1:] if argv is None else argv),

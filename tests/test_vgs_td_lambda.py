@@ -96,7 +96,7 @@ def test_lambda_targets_are_unbiased_for_the_policy_value(lam):
     algo.value_target = exact
     n = 40000
     roll = sampler.rollout(n, torch.Generator().manual_seed(0))
-    y, e_final = algo._lambda_targets(roll, lam)
+    y, e_final = algo._lambda_targets(roll, torch.arange(6).repeat_interleave(n), lam)
     g0 = y[:n]  # t = 0 comes first
     v0 = exact(torch.zeros(1, 3), torch.zeros(1, dtype=torch.long)).item()
     assert v0 == pytest.approx(float(exact.a[0]) * float((m**2).sum()) + float(exact.b[0]))

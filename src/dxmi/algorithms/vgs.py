@@ -231,13 +231,11 @@ class VGS(Algorithm):
         return y + s.running_cost(mu, t), y[last]
 
     @torch.no_grad()
-    def _lambda_targets(self, roll: VGSRollout, lam: float) -> tuple[Tensor, Tensor]:
-        """TD(lambda) returns along the rollout's paths, ``(T B,)`` in the order of ``states[:-1]``;
-        also the clipped ``E(x_T)`` ``(B,)``."""
+    def _lambda_targets(self, roll: VGSRollout, t_all: Tensor, lam: float) -> tuple[Tensor, Tensor]:
+        """TD(lambda) returns along the rollout's paths, ``(T B,)`` in the order of ``states[:-1]``
+        (whose times are ``t_all``); also the clipped ``E(x_T)`` ``(B,)``."""
         s = self.sampler
         T, B = roll.drifts.shape[:2]
-        dev = roll.states.device
-        t_all = torch.arange(T, device=dev).repeat_interleave(B)
         costs = s.running_cost(roll.drifts.reshape(T * B, -1), t_all).reshape(T, B)
         # states[1:T] are x_1 .. x_{T-1}, at times t_all[B:] = 1 .. T-1
         nxt = self.value_target(roll.states[1:T].reshape((T - 1) * B, s.dim), t_all[B:]).reshape(T - 1, B)
@@ -255,7 +253,7 @@ class VGS(Algorithm):
         x_all = roll.states[:-1].reshape(T * B, -1)
         mu_all = roll.drifts.reshape(T * B, -1)
         t_all = torch.arange(T, device=x_all.device).repeat_interleave(B)
-        y_all, e_final = self._lambda_targets(roll, lam) if lam is not None else (None, None)
+        y_all, e_final = self._lambda_targets(roll, t_all, lam) if lam is not None else (None, None)
         mb = cfg.td_batch or B
         params = list(s.value.parameters())
         losses: list[Tensor] = []
