@@ -10,9 +10,11 @@ spent in total (training + drawing the evaluation samples), spread over the same
 as evaluation samples. ``reference`` is an independent draw of exact samples (synthetic) or the
 validation reference set (particles): the metric's noise floor. ``init`` scores the trained
 sampler's own start ``x_0 = s_init z`` (no step): what the learned drift adds over it.
-``mala_same_steps``: MALA with as many steps as VGS. In the quick run, VGS learns its value from
-TD(lambda) returns (``TD_LAMBDA``, our option); ``vgs_td0`` is the same sampler trained with the
-paper's one-step TD targets, measured in the same run. Threads are set to 1.
+``mala_same_steps``: MALA with as many steps as VGS; ``mala_long``: the MALA budget spent on 64
+long chains, thinned to as many samples (a stronger baseline where short chains do not mix).
+In the quick run, the ``vgs`` row uses our additions to the paper's algorithm (``OURS``: TD(lambda)
+value targets, and on the funnel local-search replay); ``vgs_td0`` is the paper's algorithm
+(one-step TD, no replay) with the same quick settings, measured in the same run. Threads are set to 1.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import torch
 
 from dxmi.algorithms.vgs import VGS, VGSConfig, make_config, train_vgs
-from dxmi.baselines import ais, hmc, mala
+from dxmi.baselines import ais, hmc, mala, mala_thinned
 from dxmi.metrics import particle_metrics, synthetic_metrics
 from dxmi.targets import Target, make_target
 
@@ -50,11 +52,18 @@ QUICK: dict[str, list[str]] = {
     "lj13": ["iterations=300", "batch_size=128", "num_steps=30", "net.hidden=128", "value_lr=1e-3",
              "learn_s_init=false", "td_batch=2048"],
 }
-#: Quick runs learn the value from TD(lambda) returns along on-policy rollouts (session 23, seeds 0-2:
-#: better than the paper's one-step TD on dw4 and the funnel on every seed, mixed on gmm; docs/vgs.md).
-#: Not used for lj13 (untried there). The row ``vgs_td0`` keeps the one-step targets, in the same run.
-TD_LAMBDA: dict[str, list[str]] = {name: ["td_lambda=0.3", "explore_noise=1.0"] for name in ("gmm", "funnel", "dw4")}
+#: Our additions in the quick ``vgs`` row (the row ``vgs_td0`` runs the paper's algorithm without them).
+#: TD(lambda) value targets along on-policy rollouts (session 23, seeds 0-2: better than one-step TD on
+#: dw4 and the funnel on every seed, mixed on gmm). On the funnel also local-search replay (session 24):
+#: 96 persistent MALA chains whose backward paths give most of the value's transitions, 4 on-policy
+#: rollouts per iteration, iterations cut so that the energy budget stays ~196 k. Replay hurt DW-4
+#: (TVD-E 0.47 with 16 chains, 0.77 with 64, against 0.106 without), so it is not used there. Untried
+#: on lj13. docs/vgs.md.
+LAMBDA = ["td_lambda=0.3", "explore_noise=1.0"]
+OURS: dict[str, list[str]] = {"gmm": LAMBDA, "dw4": LAMBDA,
+                              "funnel": [*LAMBDA, "replay_chains=96", "batch_size=4", "iterations=662"]}
 HMC_LEAPFROG = 5
+LONG_CHAINS = 64  # chains of the mala_long baseline
 
 
 def _metrics(target: Target, x: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
@@ -79,14 +88,14 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
                extra: list[str] | None = None) -> dict[str, dict[str, Any]]:
     target = make_target(name)
     base = QUICK[name] if quick else []
-    lam = TD_LAMBDA.get(name, []) if quick else []
-    cfg = make_config(name, base + lam + list(extra or []) + [f"seed={seed}"])
+    ours = OURS.get(name, []) if quick else []
+    cfg = make_config(name, base + ours + list(extra or []) + [f"seed={seed}"])
     ref, floor = _references(target, n_eval, seed + 1)
     rows: dict[str, dict[str, Any]] = {}
 
     rows["vgs"], algo = _vgs_row(target, cfg, ref, n_eval, seed, work / name)
     budget = algo.n_energy_evals
-    if lam:
+    if ours:
         cfg0 = make_config(name, base + list(extra or []) + [f"seed={seed}"])
         rows["vgs_td0"], _ = _vgs_row(target, cfg0, ref, n_eval, seed, work / f"{name}_td0")
 
@@ -96,6 +105,16 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
     res = mala(target, x0, steps, step_size=0.05, generator=torch.Generator().manual_seed(seed + 4))
     rows["mala"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
                     "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": steps}
+
+    # The same budget spent on a few long chains, thinned to n_eval samples: a stronger MCMC baseline
+    # where ~100 steps per chain are too few to mix (the funnel).
+    long_steps = budget // LONG_CHAINS - 1
+    t0 = time.perf_counter()
+    res = mala_thinned(target, x0[:LONG_CHAINS], long_steps, n_eval, step_size=0.05,
+                       generator=torch.Generator().manual_seed(seed + 8))
+    rows["mala_long"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
+                         "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": long_steps,
+                         "chains": LONG_CHAINS}
 
     iters = max(1, steps // HMC_LEAPFROG)
     t0 = time.perf_counter()

@@ -46,6 +46,9 @@ class VGSNegatives:
 
     def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, steps: int = 1,
                  generator: torch.Generator | None = None):
+        if cfg.replay_chains:
+            raise ValueError("replay_chains must be 0 for EBM training: the replay chains cache energies of a "
+                             f"fixed target, and the EBM changes every step (got replay_chains={cfg.replay_chains})")
         self.target = EnergyTarget(energy_model, dim)
         self.vgs = VGS(self.target, cfg, generator=generator)
         self.steps = steps

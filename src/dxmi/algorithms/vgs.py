@@ -13,6 +13,13 @@ One :meth:`VGS.update` is one iteration of the paper's algorithm:
    + lambda y_{t+1}``, ``y_{T-1} = c_{T-1} + E(x_T)`` (:func:`~dxmi.values.lambda_returns`): the
    terminal energy reaches early times in one iteration instead of ~T / (1 - ema), and the energy
    budget is the same (``E(x_T)`` of the rollout replaces the resampled one);
+   With ``replay_chains = M > 0`` (our option, after the local-search replay of Sendera et al. 2024
+   for diffusion samplers) the value also learns off-policy: ``M`` persistent MALA chains on the
+   target take ``replay_steps`` steps per iteration (adaptive step sizes), and the auxiliary chain
+   run backwards from their states (:meth:`~dxmi.samplers.vgs.ValueGradientSampler.backward_path`)
+   gives ``T M`` more transitions, trained with the one-step TD targets above (resampled once per
+   iteration). Their cost: ``M replay_steps`` MALA evaluations, ``M`` gradients ``grad E`` for the
+   drift at t = T - 1 and ``M`` energies for the targets there;
 3. ``s_init`` step on ``E[V(x_0, 0)] - D tau log s_init`` (reparametrised ``x_0 = s_init z``; with
    ``s_init_per_dim``, ``- tau sum_d log s_init_d``);
 4. ``V_target <- ema V_target + (1 - ema) V_online``.
@@ -34,6 +41,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dxmi.algorithms.base import Algorithm, clip
+from dxmi.baselines.mala import MALAChains
 from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
@@ -85,6 +93,8 @@ class VGSConfig:
     max_grad_norm: float | None = 1.0
     td_loss: str = "l2"
     td_lambda: float | None = None  # None: one-step TD with resampled x_{t+1} (paper); else TD(lambda) returns
+    replay_chains: int = 0  # M persistent MALA chains whose backward paths add off-policy transitions; 0: off
+    replay_steps: int = 1  # MALA steps of the replay chains per iteration
     net: ValueNetConfig = field(default_factory=ValueNetConfig)
     seed: int = 0
     device: str = "cpu"
@@ -100,6 +110,9 @@ class VGSConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.explore_noise <= 0 or self.n_update < 1 or self.batch_size < 1:
             raise ValueError("explore_noise > 0, n_update >= 1 and batch_size >= 1 are required")
+        if self.replay_chains < 0 or self.replay_steps < 1:
+            raise ValueError(f"replay_chains >= 0 and replay_steps >= 1 are required, got {self.replay_chains}, "
+                             f"{self.replay_steps}")
         if self.td_lambda is not None:
             if not 0 <= self.td_lambda <= 1:
                 raise ValueError(f"td_lambda must be in [0, 1] (or null for one-step TD), got {self.td_lambda}")
@@ -207,13 +220,46 @@ class VGS(Algorithm):
                            "s_init": torch.optim.Adam([self.sampler.log_s_init], lr=cfg.s_init_lr)}
         self.n_energy_evals = 0
         self.iteration = 0
+        self.replay: MALAChains | None = None  # created at the first update (replay_chains > 0)
 
-    # -- checkpointed counters
+    # -- checkpointed counters and replay chains
     def extra_state(self) -> dict[str, Any]:
-        return {"n_energy_evals": self.n_energy_evals}
+        state: dict[str, Any] = {"n_energy_evals": self.n_energy_evals}
+        if self.replay is not None:
+            state["replay"] = self.replay.state_dict()
+        return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.n_energy_evals = int(state.get("n_energy_evals", 0))
+        if "replay" in state:
+            self.replay = self._new_replay(state["replay"]["x"])
+            self.replay.load_state_dict(state["replay"])
+
+    def _new_replay(self, x0: Tensor) -> MALAChains:
+        return MALAChains(self.target, x0.to(self.sampler.log_s_init.device), step_size=0.05)
+
+    def _replay_transitions(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Off-policy transitions ``(x (T M, D), t (T M,), mu (T M, D), y (T M,))`` from the backward
+        paths of the replay chains, after ``replay_steps`` MALA steps (chains start at ``x_0``
+        draws); ``y`` are one-step TD targets. Counts every energy evaluation it makes."""
+        s, cfg = self.sampler, self.cfg
+        if self.replay is None:
+            with torch.no_grad():
+                self.replay = self._new_replay(s.initial(cfg.replay_chains, self.generator))
+            self.n_energy_evals += self.replay.n_energy_evals
+        before = self.replay.n_energy_evals
+        for _ in range(cfg.replay_steps):
+            self.replay.step(self.generator)
+        self.n_energy_evals += self.replay.n_energy_evals - before
+        path = s.backward_path(self.replay.x, self.generator)
+        T, M = s.num_steps, cfg.replay_chains
+        x = path[:-1].reshape(T * M, s.dim)
+        t = torch.arange(T, device=x.device).repeat_interleave(M)
+        mu = torch.cat([s.drift(path[k], k) for k in range(T)])
+        self.n_energy_evals += M  # grad E at t = T - 1
+        with torch.no_grad():
+            y, _ = self._td_targets(x, t, mu)
+        return x, t, mu, y
 
     def _td_targets(self, x: Tensor, t: Tensor, mu: Tensor) -> tuple[Tensor, Tensor]:
         """``c_t + V_target(x_{t+1}, t + 1)`` (``E`` at t + 1 = T) with resampled ``x_{t+1}``: ``(N,)``;
@@ -253,20 +299,31 @@ class VGS(Algorithm):
         x_all = roll.states[:-1].reshape(T * B, -1)
         mu_all = roll.drifts.reshape(T * B, -1)
         t_all = torch.arange(T, device=x_all.device).repeat_interleave(B)
-        y_all, e_final = self._lambda_targets(roll, t_all, lam) if lam is not None else (None, None)
+        final_energies: list[Tensor] = []
+        # y_all: precomputed targets; where `fresh`, one-step targets resampled per minibatch instead.
+        if lam is not None:
+            y_all, e_final = self._lambda_targets(roll, t_all, lam)
+            final_energies.append(e_final)
+            fresh = torch.zeros(T * B, dtype=torch.bool, device=x_all.device)
+        else:
+            y_all = torch.zeros(T * B, device=x_all.device)
+            fresh = torch.ones(T * B, dtype=torch.bool, device=x_all.device)
+        if cfg.replay_chains:
+            x_r, t_r, mu_r, y_r = self._replay_transitions()
+            x_all, t_all, mu_all = torch.cat([x_all, x_r]), torch.cat([t_all, t_r]), torch.cat([mu_all, mu_r])
+            y_all, fresh = torch.cat([y_all, y_r]), torch.cat([fresh, torch.zeros_like(y_r, dtype=torch.bool)])
         mb = cfg.td_batch or B
         params = list(s.value.parameters())
         losses: list[Tensor] = []
-        final_energies: list[Tensor] = [] if e_final is None else [e_final]
         for _ in range(cfg.n_update):
-            perm = torch.randperm(T * B, generator=self.generator, device=x_all.device)
+            perm = torch.randperm(len(y_all), generator=self.generator, device=x_all.device)
             for idx in perm.split(mb):
-                x, t, mu = x_all[idx], t_all[idx], mu_all[idx]
-                if y_all is not None:
-                    y = y_all[idx]
-                else:
+                x, t, mu, y, f = x_all[idx], t_all[idx], mu_all[idx], y_all[idx], fresh[idx]
+                if bool(f.any()):
                     with torch.no_grad():
-                        y, e_last = self._td_targets(x, t, mu)
+                        y_f, e_last = self._td_targets(x[f], t[f], mu[f])
+                    y = y.clone()
+                    y[f] = y_f
                     final_energies.append(e_last)
                 loss = TD_LOSSES[cfg.td_loss](s.value(x, t), y) / D
                 self.optimizers["value"].zero_grad(set_to_none=True)
@@ -276,7 +333,7 @@ class VGS(Algorithm):
                 losses.append(loss.detach())
         s_loss = torch.zeros(())
         if cfg.learn_s_init:
-            x0 = s.initial(B, self.generator)
+            x0 = s.initial(B + cfg.replay_chains, self.generator)  # one draw per path of the iteration
             s_loss = (s.cost_to_go(x0, 0).mean() - s.tau * s.log_det_init()) / D
             self.optimizers["s_init"].zero_grad(set_to_none=True)
             s_loss.backward()

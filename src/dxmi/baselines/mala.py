@@ -11,9 +11,67 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import CountedEnergy, MCMCResult, adapt
+from dxmi.baselines.common import CountedEnergy, MCMCResult
+from dxmi.baselines.common import adapt as adapt_step
 from dxmi.nets.mlp import check_shape
 from dxmi.targets.base import Target
+
+
+class MALAChains:
+    """``B`` persistent MALA chains, advanced one step per :meth:`step`.
+
+    The current states ``x (B, D)``, their energies and gradients are cached, so a step costs one
+    ``(E, grad E)`` evaluation per chain; ``n_energy_evals`` counts them (the start's included).
+    ``h (B, 1)`` are the per-chain step sizes; :meth:`step` with ``adapt=True`` moves each towards
+    ``target_acceptance`` (then the chains are an adaptive search, not an exact MCMC kernel).
+    The target must stay fixed while the chains are used (the cached energies refer to it).
+    """
+
+    def __init__(self, target: Target, x0: Tensor, step_size: float = 0.01, target_acceptance: float = 0.574):
+        check_shape("MALA chains x0", x0, (None, target.dim))
+        self.target = target
+        self.energy_fn = CountedEnergy(target)
+        self.target_acceptance = target_acceptance
+        self.x = target.project(x0.detach().clone())
+        self.energy, self.grad = self.energy_fn(self.x)
+        self.h = torch.full((x0.shape[0], 1), float(step_size), device=x0.device)
+
+    @property
+    def n_energy_evals(self) -> int:
+        return self.energy_fn.count
+
+    def step(self, generator: torch.Generator | None = None, adapt: bool = True) -> Tensor:
+        """One MALA step of every chain; returns which chains accepted, ``(B,)`` bool."""
+        x, e, g, h = self.x, self.energy, self.grad, self.h
+        noise = self.target.project(torch.randn(x.shape, generator=generator, device=x.device))
+        prop = x - h * g + torch.sqrt(2 * h) * noise
+        e_p, g_p = self.energy_fn(prop)
+        log_q_fwd = -((prop - x + h * g) ** 2).sum(1) / (4 * h[:, 0])
+        log_q_bwd = -((x - prop + h * g_p) ** 2).sum(1) / (4 * h[:, 0])
+        log_a = (-e_p + e) + log_q_bwd - log_q_fwd
+        u = torch.rand(x.shape[0], generator=generator, device=x.device)
+        acc = (torch.log(u) < log_a) & torch.isfinite(e_p)
+        self.x = torch.where(acc[:, None], prop, x)
+        self.energy = torch.where(acc, e_p, e)
+        self.grad = torch.where(acc[:, None], g_p, g)
+        if adapt:
+            a = torch.exp(log_a.clamp(max=0)).nan_to_num(0.0)
+            self.h = adapt_step(h, a[:, None], self.target_acceptance)
+        return acc
+
+    def state_dict(self) -> dict[str, Tensor | int]:
+        return {"x": self.x, "energy": self.energy, "grad": self.grad, "h": self.h,
+                "n_energy_evals": self.energy_fn.count}
+
+    def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
+        """Restore chains saved by :meth:`state_dict` (same number of chains and dimension)."""
+        x = state["x"]
+        assert isinstance(x, Tensor)
+        check_shape("MALA chains state x", x, tuple(self.x.shape))
+        dev = self.x.device
+        self.x, self.energy, self.grad, self.h = (torch.as_tensor(state[k]).to(dev)
+                                                  for k in ("x", "energy", "grad", "h"))
+        self.energy_fn.count = int(state["n_energy_evals"])
 
 
 def mala(target: Target, x0: Tensor, n_steps: int, step_size: float = 0.01,
@@ -25,28 +83,42 @@ def mala(target: Target, x0: Tensor, n_steps: int, step_size: float = 0.01,
     Energy evaluations: ``B * (n_steps + 1)``.
     """
     check_shape("mala x0", x0, (None, target.dim))
-    f = CountedEnergy(target)
-    x = target.project(x0.clone())
-    e, g = f(x)
-    h = torch.full((x.shape[0], 1), float(step_size), device=x.device)
+    chains = MALAChains(target, x0, step_size, target_acceptance)
     n_adapt = n_steps // 2 if adapt_steps is None else adapt_steps
-    accepted = torch.zeros(x.shape[0], device=x.device)
+    accepted = torch.zeros(x0.shape[0], device=x0.device)
     for i in range(n_steps):
-        noise = target.project(torch.randn(x.shape, generator=generator, device=x.device))
-        prop = x - h * g + torch.sqrt(2 * h) * noise
-        e_p, g_p = f(prop)
-        log_q_fwd = -((prop - x + h * g) ** 2).sum(1) / (4 * h[:, 0])
-        log_q_bwd = -((x - prop + h * g_p) ** 2).sum(1) / (4 * h[:, 0])
-        log_a = (-e_p + e) + log_q_bwd - log_q_fwd
-        u = torch.rand(x.shape[0], generator=generator, device=x.device)
-        acc = (torch.log(u) < log_a) & torch.isfinite(e_p)
-        x = torch.where(acc[:, None], prop, x)
-        e = torch.where(acc, e_p, e)
-        g = torch.where(acc[:, None], g_p, g)
-        a = torch.exp(log_a.clamp(max=0)).nan_to_num(0.0)
-        if i < n_adapt:
-            h = adapt(h, a[:, None], target_acceptance)
-        else:
+        acc = chains.step(generator, adapt=i < n_adapt)
+        if i >= n_adapt:
             accepted += acc.float()
     rate = float(accepted.mean() / max(1, n_steps - n_adapt))
-    return MCMCResult(samples=x, acceptance=rate, n_energy_evals=f.count, step_size=float(h.mean()))
+    return MCMCResult(samples=chains.x, acceptance=rate, n_energy_evals=chains.n_energy_evals,
+                      step_size=float(chains.h.mean()))
+
+
+def mala_thinned(target: Target, x0: Tensor, n_steps: int, n_keep: int, step_size: float = 0.01,
+                 generator: torch.Generator | None = None, target_acceptance: float = 0.574) -> MCMCResult:
+    """Few long MALA chains instead of many short ones: run ``C`` chains from ``x0 (C, D)`` for
+    ``n_steps`` (the first half adapts the step sizes and is discarded), and keep ``n_keep`` states
+    ``(n_keep, D)`` thinned evenly from the second half of every chain (``ceil(n_keep / C)`` per
+    chain). Energy evaluations: ``C * (n_steps + 1)``, as :func:`mala`.
+    """
+    check_shape("mala_thinned x0", x0, (None, target.dim))
+    n_chains = x0.shape[0]
+    per_chain = -(-n_keep // n_chains)
+    n_burn = n_steps // 2
+    if n_steps - n_burn < per_chain:
+        raise ValueError(f"mala_thinned: {n_steps - n_burn} kept steps per chain cannot give {per_chain} "
+                         f"states each (n_keep={n_keep}, {n_chains} chains): run more steps or more chains")
+    every = (n_steps - n_burn) // per_chain
+    chains = MALAChains(target, x0, step_size, target_acceptance)
+    kept: list[Tensor] = []
+    accepted = torch.zeros(n_chains, device=x0.device)
+    for i in range(n_steps):
+        acc = chains.step(generator, adapt=i < n_burn)
+        if i >= n_burn:
+            accepted += acc.float()
+            if (i - n_burn + 1) % every == 0 and len(kept) < per_chain:
+                kept.append(chains.x)
+    rate = float(accepted.mean() / max(1, n_steps - n_burn))
+    return MCMCResult(samples=torch.cat(kept)[:n_keep], acceptance=rate, n_energy_evals=chains.n_energy_evals,
+                      step_size=float(chains.h.mean()))

@@ -334,6 +334,22 @@ class ValueGradientSampler(nn.Module):
         return VGSRollout(states=states, drifts=drifts, log_w=log_w, energy=energy, n_energy_evals=2 * n)
 
     @torch.no_grad()
+    def backward_path(self, x_final: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The auxiliary chain run backwards from ``x_T = x_final``: ``x_t ~ q~(x_t | x_{t+1}) =
+        N(x_{t+1} / alpha_t, s_t^2 I)`` for t = T-1..0 (noise projected for particles).
+        ``(n, D) -> (T + 1, n, D)``, ``path[T] = x_final``. VE: ``x_t = x_{t+1} + s_t eps``; VP:
+        ``x_t = sqrt(1 - s_t^2) x_{t+1} + s_t eps``, which keeps N(0, I) invariant.
+        These are off-policy states at every time (e.g. noised good samples, for the value to learn
+        where the policy does not go yet)."""
+        check_shape("VGS backward_path x_final", x_final, (None, self.dim))
+        path = torch.empty(self.num_steps + 1, *x_final.shape, device=x_final.device)
+        path[-1] = x_final
+        for t in reversed(range(self.num_steps)):
+            eps = self.target.project(torch.randn(x_final.shape, generator=generator, device=x_final.device))
+            path[t] = path[t + 1] / self.schedule.alpha[t] + self.schedule.s2[t].sqrt() * eps
+        return path
+
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
                chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
         """``n`` samples ``(n, D)``, drawn in chunks with ``generator``."""
