@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from dxmi.algorithms.ebm_vgs import VGSNegatives
-from dxmi.algorithms.vgs import VGS, make_config, no_data
+from dxmi.algorithms.vgs import VGS, make_config
 from dxmi.baselines import MALAChains, mala
 from dxmi.energies import MLPEnergy
 from dxmi.targets import GaussianTarget, make_target
-from dxmi.training.loop import Trainer
+from test_vgs_sampler import train_with_checkpoints
 
 SMALL = ["num_steps=4", "net.hidden=16", "net.depth=2", "net.time_dim=8"]
 
@@ -100,19 +100,12 @@ def test_replay_energy_budget_and_resume(tmp_path, td):
     B, M, R = 8, 16, 2
     cfg = make_config("gaussian", [*SMALL, f"batch_size={B}", "iterations=4", f"replay_chains={M}",
                                    f"replay_steps={R}", *td])
-
-    def run(out, max_steps=None):
-        algo = VGS(target, cfg)
-        Trainer(algo, no_data, 1, cfg.iterations, out, ckpt_every=2, progress=False, tensorboard=False,
-                max_steps_this_call=max_steps).fit()
-        return algo
-
-    full = run(tmp_path / "a")
+    full = train_with_checkpoints(target, cfg, tmp_path / "a")
     # per iteration: 2 B (rollout and TD), R M MALA steps, M grad E at t = T - 1 and M TD energies;
     # once: the chains' starting energies
     assert full.n_energy_evals == M + cfg.iterations * (2 * B + R * M + 2 * M)
-    run(tmp_path / "b", max_steps=2)
-    resumed = run(tmp_path / "b")
+    train_with_checkpoints(target, cfg, tmp_path / "b", max_steps=2)
+    resumed = train_with_checkpoints(target, cfg, tmp_path / "b")
     for p, q in zip(full.sampler.value.parameters(), resumed.sampler.value.parameters()):
         torch.testing.assert_close(p, q)
     assert full.replay is not None and resumed.replay is not None

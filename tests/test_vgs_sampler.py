@@ -127,20 +127,21 @@ def test_log_z_of_normalised_gmm_by_ais():
     assert res.n_energy_evals == 2000 * 201
 
 
+def train_with_checkpoints(target, cfg, out, max_steps=None):
+    """Train through the Trainer with a checkpoint every 2 iterations (resumes from ``out``)."""
+    algo = VGS(target, cfg)
+    Trainer(algo, no_data, 1, cfg.iterations, out, ckpt_every=2, progress=False, tensorboard=False,
+            max_steps_this_call=max_steps).fit()
+    return algo
+
+
 def test_training_resumes_exactly(tmp_path):
     target = GaussianTarget(torch.zeros(2), 1.0)
     cfg_args = ["num_steps=3", "batch_size=32", "iterations=4", "net.hidden=16", "net.depth=2", "net.time_dim=8"]
     cfg = make_config("gaussian", cfg_args)
-
-    def run(out, max_steps=None):
-        algo = VGS(target, cfg)
-        Trainer(algo, no_data, 1, cfg.iterations, out, ckpt_every=2, progress=False, tensorboard=False,
-                max_steps_this_call=max_steps).fit()
-        return algo
-
-    full = run(tmp_path / "a")
-    run(tmp_path / "b", max_steps=2)
-    resumed = run(tmp_path / "b")
+    full = train_with_checkpoints(target, cfg, tmp_path / "a")
+    train_with_checkpoints(target, cfg, tmp_path / "b", max_steps=2)
+    resumed = train_with_checkpoints(target, cfg, tmp_path / "b")
     for p, q in zip(full.sampler.value.parameters(), resumed.sampler.value.parameters()):
         torch.testing.assert_close(p, q)
     assert full.n_energy_evals == resumed.n_energy_evals > 0
