@@ -12,7 +12,7 @@ One :meth:`VGS.update` is one iteration of the paper's algorithm:
    along the rollout's own on-policy trajectories, ``y_t = c_t + (1 - lambda) V_target(x_{t+1}, t + 1)
    + lambda y_{t+1}``, ``y_{T-1} = c_{T-1} + E(x_T)`` (:func:`~dxmi.values.lambda_returns`): the
    terminal energy reaches early times in one iteration instead of ~T / (1 - ema), and the energy
-   budget is the same (``E(x_T)`` of the rollout replaces the resampled one);
+   budget is the same (``E(x_T)`` of the rollout replaces the resampled one).
    With ``replay_chains = M > 0`` (our option, after the local-search replay of Sendera et al. 2024
    for diffusion samplers) the value also learns off-policy: ``M`` persistent MALA chains on the
    target take ``replay_steps`` steps per iteration (adaptive step sizes), and the auxiliary chain
