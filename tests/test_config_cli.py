@@ -81,7 +81,14 @@ def test_cli_pipeline_on_a_user_point_cloud(tmp_path, capsys):
     assert main(["sample", "--out", run, "--n", "50", "--file", str(tmp_path / "s.csv")]) == 0
     assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (50, 3)
     assert main(["evaluate", "--out", run, "--sampler", "ddim", "--steps", "5"]) == 0
-    res = json.loads((tmp_path / "run" / "eval_ddim.json").read_text())
+    res = json.loads((tmp_path / "run" / "eval_ddim_5.json").read_text())
     assert np.isfinite(res["sw"]) and res["n_samples"] == 200
+    pytest.importorskip("diffusers")
+    for solver in ("dpmsolver++", "unipc"):
+        assert main(["evaluate", "--out", run, "--sampler", solver, "--steps", "4", "--spacing", "trailing"]) == 0
+        res = json.loads((tmp_path / "run" / f"eval_{solver}_4_trailing.json").read_text())
+        assert np.isfinite(res["sw"]) and res["n_samples"] == 200
+    assert main(["evaluate", "--out", run, "--sampler", "dxmi", "--spacing", "leading"]) == 2  # spacing is for solvers
+    assert "--spacing applies" in capsys.readouterr().err
     assert (tmp_path / "run" / "train" / "checkpoints" / "last.safetensors").is_file()
     assert (tmp_path / "run" / "config.yaml").is_file()

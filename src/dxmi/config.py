@@ -83,20 +83,38 @@ class PretrainConfig:
 
 
 @dataclass
+class WarmstartConfig:
+    """Optional warm start of the T-step policy (before DxMI): ``steps`` updates of
+    :class:`~dxmi.algorithms.SolverDistillation`, regressing the policy's mean on the path of the
+    diffusers solver whose timesteps the policy uses (``sampler.subsequence: <solver>/<spacing>``, e.g.
+    ``unipc/leading``). 0 steps: off."""
+
+    steps: int = 0
+    lr: float = 1e-4
+    batch_size: int = 128
+
+
+@dataclass
 class SamplerConfig:
     """The T-step policy built from the pretrained model, and the value/energy networks.
 
-    DDPM base models use ``subsequence`` (uniform | fastdpm_quadratic); EDM base models use Karras
+    DDPM base models use ``subsequence`` (uniform | leading | trailing | linspace | fastdpm_quadratic, or
+    ``<solver>/<spacing>``: the timesteps of a diffusers solver, e.g. unipc/leading)
+    and ``ddim_eta`` (the mean of each step: 1 = the DDPM posterior mean, 0 = the deterministic DDIM
+    mean, between: DDIM's eta family; the initial sigma_t is ddim_eta times the posterior std, at least
+    ``last_sigma``); EDM base models use Karras
     levels with ``rho`` (0 = the release's choice: rho 4 with a stochastic last step for T = 4,
     rho 7 otherwise) and ``stochastic_last`` (used when rho > 0)."""
 
     num_steps: int = 4
     subsequence: str = "uniform"
+    ddim_eta: float = 1.0
     rho: float = 0.0
     stochastic_last: bool = False
     fix_last: bool = True
     last_sigma: float = 1e-3
     value: str = "time_dependent"
+    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
     value_net: NetConfig = field(default_factory=NetConfig)
     energy_net: NetConfig = field(default_factory=NetConfig)
 

@@ -26,7 +26,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
-from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI
+from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, SolverDistillation
 from dxmi.config import ConfigError, NetConfig, RunConfig, to_dict
 from dxmi.data.images import ImageDataset
 from dxmi.data.sources import (  # noqa: F401 - re-exported: the jobs' data helpers live with the data
@@ -143,8 +143,11 @@ def build_policy(cfg: RunConfig, model: nn.Module) -> GaussianPolicy:
                          last_sigma=s.last_sigma)
     if not isinstance(model, EpsilonModel):
         raise ConfigError(f"no T-step policy for a base model of type {type(model).__name__}")
-    return DDPMSubsequencePolicy.from_model(model, s.num_steps, s.subsequence, last_sigma=s.last_sigma,
-                                            fix_last=s.fix_last)
+    try:
+        return DDPMSubsequencePolicy.from_model(model, s.num_steps, s.subsequence, last_sigma=s.last_sigma,
+                                                fix_last=s.fix_last, ddim_eta=s.ddim_eta)
+    except ValueError as e:
+        raise ConfigError(f"sampler: {e}") from None
 
 
 def build_energy(cfg: RunConfig, shape: tuple[int, ...] | int) -> Energy:
@@ -286,6 +289,8 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
     local = for_this_rank(cfg, dist)
     dataset = build_dataset(cfg)
     model = load_pretrained(local, data_shape(dataset))
+    if cfg.sampler.warmstart.steps > 0:
+        model = warmstart(cfg, local, model, dataset, resume, dist)
     algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
     dist.wrap(algo)
     t0 = time.perf_counter()
@@ -296,6 +301,46 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
             max_steps_this_call=max_steps_this_call, distributed=dist,
             precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
     return TrainResult(algorithm=algo, seconds=time.perf_counter() - t0)
+
+
+def warmstart(cfg: RunConfig, local: RunConfig, model: Any, dataset: Any, resume: bool,
+              dist: Distributed) -> EpsilonModel:
+    """Phase ``OUT/warmstart/`` (resumable): :class:`SolverDistillation` of the T-step policy on the
+    solver's path; returns a copy of the base model whose network is the distilled one, from which
+    the DxMI policy (and its EMA copy) are then built."""
+    w = cfg.sampler.warmstart
+    if not isinstance(model, EpsilonModel):
+        raise ConfigError("sampler.warmstart is for DDPM base models (a diffusers solver drives an epsilon model)")
+    if "/" not in cfg.sampler.subsequence:
+        raise ConfigError(f"sampler.warmstart needs sampler.subsequence=<solver>/<spacing> (e.g. unipc/leading), "
+                          f"got {cfg.sampler.subsequence!r}")
+    solver, spacing = cfg.sampler.subsequence.split("/", 1)
+    torch.manual_seed(cfg.seed + 5)
+    policy = build_policy(local, model).to(local.device)
+    try:
+        algo = SolverDistillation(policy, model, solver, spacing,  # type: ignore[arg-type]
+                                  batch_size=dist.local_batch_size(w.batch_size), lr=w.lr,
+                                  generator=make_generator(local.device, dist.seed(cfg.seed + 6)))
+    except ValueError as e:
+        raise ConfigError(f"sampler.warmstart: {e}") from None
+    dist.wrap(algo)
+    Trainer(algo, data_source(dataset, policy.num_classes), w.batch_size, w.steps, Path(cfg.out) / "warmstart",
+            seed=cfg.seed + 4, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+            progress=cfg.progress, tensorboard=False, desc=f"warm start from {solver}", distributed=dist,
+            precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
+    warm = copy.deepcopy(model)
+    warm.eps_net.load_state_dict(policy.eps_net.state_dict())  # type: ignore[union-attr]
+    return warm
+
+
+def load_warmstarted(cfg: RunConfig, model: Any) -> GaussianPolicy:
+    """The T-step policy as the warm start left it (before DxMI), from ``OUT/warmstart/``."""
+    path = Path(cfg.out) / "warmstart" / "checkpoints" / "last.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"no warm-started policy at {path}; set sampler.warmstart.steps > 0 and train")
+    policy = build_policy(cfg, model)
+    policy.load_state_dict(load_checkpoint(path, cfg.device)["algorithm"]["modules"]["policy"])
+    return policy.to(cfg.device).eval()
 
 
 def load_trained(cfg: RunConfig) -> DxMI:
@@ -310,7 +355,9 @@ def load_trained(cfg: RunConfig) -> DxMI:
     return algo
 
 
-SAMPLERS = ("dxmi", "base", "ddpm", "ddim")
+#: training-free few-step solvers from diffusers (:mod:`dxmi.diffusion.solvers`), for DDPM base models
+SOLVER_SAMPLERS = ("dpmsolver++", "dpmsolver++3m", "unipc")
+SAMPLERS = ("dxmi", "base", "ddpm", "ddim", *SOLVER_SAMPLERS)
 
 
 def _sampling_labels(n: int, classes: int, label: int | None, device: str) -> Tensor | None:
@@ -325,18 +372,22 @@ def _sampling_labels(n: int, classes: int, label: int | None, device: str) -> Te
 
 
 def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
-                 label: int | None = None) -> Tensor:
+                 label: int | None = None, spacing: str | None = None) -> Tensor:
     """Samples from the trained sampler (``dxmi``), the untrained T-step policy (``base``), the
-    full ancestral DDPM (``ddpm``) or DDIM with ``steps`` steps (``ddim``). A class-conditional
+    full ancestral DDPM (``ddpm``), DDIM with ``steps`` steps (``ddim``; evenly spaced from N - 1 to 0,
+    or diffusers' DDIM on ``spacing``) or a diffusers solver (``dpmsolver++``, ``dpmsolver++3m``,
+    ``unipc``; ``steps`` network evaluations on ``spacing``, default ``leading``). A class-conditional
     model draws every class equally often (labels 0, 1, ..., K-1, 0, ...), or class ``label`` only."""
-    return draw_labelled_samples(cfg, which, n, seed, steps, label)[0]
+    return draw_labelled_samples(cfg, which, n, seed, steps, label, spacing)[0]
 
 
 def draw_labelled_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
-                          label: int | None = None) -> tuple[Tensor, Tensor | None]:
+                          label: int | None = None, spacing: str | None = None) -> tuple[Tensor, Tensor | None]:
     """:func:`draw_samples` and the labels the samples were drawn with (None when unconditional)."""
     if which not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {SAMPLERS}, got {which!r}")
+    if spacing is not None and which not in ("ddim", *SOLVER_SAMPLERS):
+        raise ConfigError(f"--spacing applies to ddim and the solvers {SOLVER_SAMPLERS}, not to {which!r}")
     gen = make_generator(cfg.device, seed)
     if which == "dxmi":
         algo = load_trained(cfg)
@@ -351,13 +402,25 @@ def draw_labelled_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: 
     if which == "base":
         return build_policy(cfg, model).to(cfg.device).sample(n, gen, y), y
     if isinstance(model, EDMDenoiser):
-        if which == "ddim":
-            raise ConfigError("sampler ddim is for DDPM base models; an EDM base model offers base, ddpm, dxmi")
+        if which == "ddim" or which in SOLVER_SAMPLERS:
+            raise ConfigError(f"sampler {which} is for DDPM base models; an EDM base model offers base, ddpm, dxmi")
         # the many-step reference of an EDM model: Euler-ancestral on 100 (or --steps) rho-7 levels
         return model.sample_euler_ancestral(n, KarrasSchedule.build(steps or 100, rho=7.0), gen, y), y
     if which == "ddpm":
         return model.sample_ancestral(n, gen, y), y
-    return model.sample_ddim(n, steps or cfg.sampler.num_steps, gen, y), y
+    if which == "ddim" and spacing is None:
+        return model.sample_ddim(n, steps or cfg.sampler.num_steps, gen, y), y
+    from dxmi.diffusion.solvers import solver_sample
+
+    try:
+        return solver_sample(model, which, steps or cfg.sampler.num_steps, n, gen, spacing or "leading", y), y
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def eval_name(which: str, steps: int | None = None, spacing: str | None = None) -> str:
+    """The stem of a sampler's evaluation files: ``eval_<stem>.json``, ``samples_<stem>.npy``."""
+    return "_".join([which, *([str(steps)] if steps else []), *([spacing] if spacing else [])])
 
 
 def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int = 0,
@@ -393,27 +456,38 @@ def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int
     return out
 
 
-def image_metrics(cfg: RunConfig, dataset: ImageDataset, progress: bool = False) -> Any:
+def image_metrics(cfg: RunConfig, dataset: ImageDataset, progress: bool = False,
+                  reference: Tensor | None = None) -> Any:
     """FD / precision / recall in the features of the run's classifier (trained on the dataset,
-    seeded, cached at OUT/classifier.safetensors); the reference is the whole dataset."""
+    seeded, cached at OUT/classifier.safetensors); the reference is the whole dataset, or the
+    images ``reference`` (e.g. a validation or test part of it)."""
     from dxmi.metrics.classifier import ClassifierFeatureMetrics, load_or_train_classifier
 
     labels = dataset.require_labels("FD / precision / recall in classifier features "
                                     "(`dxmi fid` scores unlabelled images)")
     clf, _ = load_or_train_classifier(Path(cfg.out) / "classifier.safetensors", dataset.images, labels,
                                       seed=cfg.seed, steps=cfg.eval.classifier_steps, progress=progress)
-    return ClassifierFeatureMetrics(clf, dataset.images)
+    return ClassifierFeatureMetrics(clf, dataset.images if reference is None else reference)
 
 
-def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> dict[str, float]:
+def split_reference(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """(validation, test) indices of a fixed random halving of n reference items: settings are chosen
+    against the first part, figures are reported against the second."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[: n // 2], perm[n // 2:]
+
+
+def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None,
+             spacing: str | None = None) -> dict[str, float]:
     from dxmi import metrics as M
 
     dataset = build_dataset(cfg)
     n = cfg.eval.n_samples
     t0 = time.perf_counter()
-    samples, labels = draw_labelled_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps)
+    samples, labels = draw_labelled_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps, spacing=spacing)
     seconds = time.perf_counter() - t0
     out = Path(cfg.out)
+    stem = eval_name(which, steps if which not in ("dxmi", "base", "ddpm") else None, spacing)
     if is_image_dataset(dataset):
         metric = image_metrics(cfg, dataset)
         scores = metric(samples)
@@ -421,8 +495,8 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> d
         if labels is not None:  # class-conditional: how often the classifier reads the requested class
             result["label_accuracy"] = metric.label_accuracy(samples, labels)
         result["sampling_seconds"] = seconds
-        write_text_atomic(out / f"eval_{which}.json", json.dumps(result, indent=2))
-        np.save(out / f"samples_{which}.npy", samples.detach().cpu().numpy())
+        write_text_atomic(out / f"eval_{stem}.json", json.dumps(result, indent=2))
+        np.save(out / f"samples_{stem}.npy", samples.detach().cpu().numpy())
         return result
     reference = dataset.sample(n, torch.Generator().manual_seed(cfg.seed + 200))
     result = evaluate_samples(samples, reference, dataset, seed=cfg.seed)
@@ -434,6 +508,6 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None) -> d
             de = M.density_error(lambda z: algo.energy(z.to(cfg.device)).cpu(), dataset.log_prob,
                                  resolution=cfg.eval.grid_resolution)
         result["density_tv"], result["density_kl"] = de.tv, de.kl
-    write_text_atomic(out / f"eval_{which}.json", json.dumps(result, indent=2))
-    np.save(out / f"samples_{which}.npy", samples.detach().cpu().numpy())
+    write_text_atomic(out / f"eval_{stem}.json", json.dumps(result, indent=2))
+    np.save(out / f"samples_{stem}.npy", samples.detach().cpu().numpy())
     return result

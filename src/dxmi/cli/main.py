@@ -101,11 +101,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+SAMPLER_CHOICES = ("dxmi", "base", "ddpm", "ddim", "dpmsolver++", "dpmsolver++3m", "unipc")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from dxmi.experiment import draw_samples
 
     cfg = _resolve(args, from_run=True)
-    x = draw_samples(cfg, args.sampler, args.n, seed=cfg.seed + 100, steps=args.steps, label=args.label)
+    x = draw_samples(cfg, args.sampler, args.n, seed=cfg.seed + 100, steps=args.steps, label=args.label,
+                     spacing=args.spacing)
     path = Path(args.file) if args.file else Path(cfg.out) / f"samples_{args.sampler}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
@@ -117,12 +121,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dxmi.experiment import evaluate
+    from dxmi.experiment import eval_name, evaluate
 
     cfg = _resolve(args, from_run=True)
-    res = evaluate(cfg, args.sampler, steps=args.steps)
+    res = evaluate(cfg, args.sampler, steps=args.steps, spacing=args.spacing)
     print(json.dumps({k: round(v, 5) for k, v in res.items()}, indent=2))
-    print(f"wrote {Path(cfg.out) / f'eval_{args.sampler}.json'}")
+    stem = eval_name(args.sampler, args.steps if args.sampler not in ("dxmi", "base", "ddpm") else None, args.spacing)
+    print(f"wrote {Path(cfg.out) / f'eval_{stem}.json'}")
     return 0
 
 
@@ -244,10 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("evaluate", cmd_evaluate, "sample-quality metrics of a run's sampler")):
         p = sub.add_parser(name, help=helptext)
         _common(p, config_default=None)
-        p.add_argument("--sampler", default="dxmi", choices=["dxmi", "base", "ddpm", "ddim"],
+        p.add_argument("--sampler", default="dxmi", choices=list(SAMPLER_CHOICES),
                        help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step; for an EDM "
-                            "base model: Euler-ancestral on --steps (100) levels), ddim")
-        p.add_argument("--steps", type=int, default=None, help="DDIM step count (default: the run's T)")
+                            "base model: Euler-ancestral on --steps (100) levels), ddim, or a training-free "
+                            "diffusers solver on the same base model: dpmsolver++ (2M), dpmsolver++3m, unipc")
+        p.add_argument("--steps", type=int, default=None,
+                       help="ddim / solver step count = network evaluations (default: the run's T)")
+        p.add_argument("--spacing", default=None, choices=["leading", "trailing", "linspace"],
+                       help="ddim / solver timestep spacing (diffusers' timestep_spacing; default: leading for "
+                            "the solvers, the package's evenly spaced N-1..0 DDIM for ddim); pick it on "
+                            "validation draws, see benchmarks/toy2d.py")
         if name == "sample":
             p.add_argument("--n", type=int, default=1000, help="number of samples")
             p.add_argument("--file", default=None, help="output .npy or .csv (default: OUT/samples_<sampler>.npy)")

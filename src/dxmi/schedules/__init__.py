@@ -9,8 +9,12 @@ from dxmi.schedules.discrete import CosineSchedule, DiscreteSchedule, LinearBeta
 from dxmi.schedules.subsequence import (
     SUBSEQUENCES,
     FastDPMQuadratic,
+    IndexSubsequence,
+    LeadingSubsequence,
+    LinspaceSubsequence,
     StepSchedule,
     SubsequenceRule,
+    TrailingSubsequence,
     UniformSubsequence,
     make_subsequence,
 )
@@ -20,9 +24,13 @@ __all__ = [
     "CosineSchedule",
     "DiscreteSchedule",
     "FastDPMQuadratic",
+    "IndexSubsequence",
+    "LeadingSubsequence",
     "LinearBetaSchedule",
+    "LinspaceSubsequence",
     "StepSchedule",
     "SubsequenceRule",
+    "TrailingSubsequence",
     "UniformSubsequence",
     "make_subsequence",
 ]

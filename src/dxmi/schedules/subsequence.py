@@ -113,25 +113,81 @@ class FastDPMQuadratic(SubsequenceRule):
         return beta0 * (1 + i * x) ** 2
 
 
-class UniformSubsequence(SubsequenceRule):
-    """Evenly spaced base indices k_s = round((s + 1) (N - 1) / T) - style, ending at N - 1, with
-    eta_s = 1 - alpha_bar_{k_s} / alpha_bar_{k_{s-1}}: the chain starts at the base model's full
-    noise level (the DDIM-style choice)."""
+class IndexSubsequence(SubsequenceRule):
+    """A chain on T integer base indices k_0 < ... < k_{T-1} (listed from the data side), with
+    eta_s = 1 - alpha_bar_{k_s} / alpha_bar_{k_{s-1}} (alpha_bar_{k_{-1}} = 1): state s is exactly the
+    base model's state k_s. Subclasses implement :meth:`indices`."""
 
-    name = "uniform"
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        raise NotImplementedError
 
     def eta(self, base: DiscreteSchedule, num_steps: int) -> Tensor:
-        n = base.num_steps
-        ks = torch.tensor([round((s + 1) * (n - 1) / num_steps) for s in range(num_steps)])
-        ks[0] = max(int(ks[0]), 0)
+        ks = torch.tensor(self.indices(base.num_steps, num_steps))
+        if len(ks) != num_steps or bool((ks[1:] <= ks[:-1]).any()) or int(ks[0]) < 0 or int(ks[-1]) >= base.num_steps:
+            raise ValueError(f"{self.name}: {num_steps} steps on {base.num_steps} base indices give indices "
+                             f"{ks.tolist()}, not {num_steps} distinct ones in 0..{base.num_steps - 1}")
         ab = base.alpha_bar[ks]
         prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
         return 1 - ab / prev
 
 
+class ExplicitIndices(IndexSubsequence):
+    """Given base indices (any order; e.g. the timesteps of a diffusers solver)."""
+
+    name = "explicit"
+
+    def __init__(self, indices: list[int]):
+        self.ks = sorted(int(k) for k in indices)
+
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        return self.ks
+
+
+class UniformSubsequence(IndexSubsequence):
+    """Evenly spaced base indices k_s = round((s + 1) (N - 1) / T), ending at N - 1: the chain starts
+    at the base model's full noise level (the DDIM-style choice)."""
+
+    name = "uniform"
+
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        return [round((s + 1) * (n - 1) / num_steps) for s in range(num_steps)]
+
+
+class LeadingSubsequence(IndexSubsequence):
+    """diffusers' ``leading`` spacing: k_s = s floor(N / T), from k_0 = 0; the chain starts at
+    k = (T - 1) floor(N / T), below the full noise level (x_0 ~ N(0, I) is then a slight mismatch that
+    few-step chains gain from)."""
+
+    name = "leading"
+
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        return [s * (n // num_steps) for s in range(num_steps)]
+
+
+class TrailingSubsequence(IndexSubsequence):
+    """diffusers' ``trailing`` spacing: k = round(N - j N / T) - 1, j = 0..T-1, from N - 1 down."""
+
+    name = "trailing"
+
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        return sorted(round(n - j * n / num_steps) - 1 for j in range(num_steps))
+
+
+class LinspaceSubsequence(IndexSubsequence):
+    """diffusers' ``linspace`` spacing: T indices evenly from 0 to N - 1 (rounded)."""
+
+    name = "linspace"
+
+    def indices(self, n: int, num_steps: int) -> list[int]:
+        return [int(v) for v in torch.linspace(0, n - 1, num_steps, dtype=torch.float64).round().tolist()]
+
+
 SUBSEQUENCES: dict[str, type[SubsequenceRule]] = {
     FastDPMQuadratic.name: FastDPMQuadratic,
     UniformSubsequence.name: UniformSubsequence,
+    LeadingSubsequence.name: LeadingSubsequence,
+    TrailingSubsequence.name: TrailingSubsequence,
+    LinspaceSubsequence.name: LinspaceSubsequence,
 }
 
 

@@ -1,0 +1,46 @@
+"""The training-free baselines of the few-step benchmarks: diffusers' DDIM, DPM-Solver++ (2M / 3M) and
+UniPC on the benchmark's own pretrained epsilon model, each at its best timestep spacing.
+
+The choice (solver variant and spacing) is made on *validation* draws: samples drawn with a validation
+seed and scored against a validation reference. The reported figure of the chosen setting comes from
+the test seed and the test reference, which the choice never saw.
+
+Rows, per step count T: ``ddim_best_T`` (DDIM over the three spacings), ``dpmsolver_T`` (DPM-Solver++
+2M and 3M over the three spacings), ``unipc_T`` (UniPC over the three spacings).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# row prefix -> the solvers it chooses among (each over every spacing)
+SOLVER_ROWS: dict[str, tuple[str, ...]] = {
+    "ddim_best": ("ddim",),
+    "dpmsolver": ("dpmsolver++", "dpmsolver++3m"),
+    "unipc": ("unipc",),
+}
+
+
+def solver_rows(model: Any, steps: Sequence[int], n: int, val_score: Callable[[Any], float],
+                val_generator: Callable[[], Any], test_generator: Callable[[], Any],
+                record: Callable[[str, Any, float, dict], None], y: Any = None) -> dict[str, dict]:
+    """For each T in ``steps`` and each row of :data:`SOLVER_ROWS`: score every (solver, spacing) on n
+    validation samples with ``val_score`` (lower is better), then draw n test samples with the best one
+    and hand them to ``record(row, samples, seconds, extra)``. Returns the choices per row."""
+    from dxmi.diffusion.solvers import SPACINGS, solver_sample
+
+    choices: dict[str, dict] = {}
+    for T in steps:
+        for row, solvers in SOLVER_ROWS.items():
+            val = {f"{s}/{sp}": float(val_score(solver_sample(model, s, T, n, val_generator(), sp, y)))
+                   for s in solvers for sp in SPACINGS}
+            best = min(val, key=val.__getitem__)
+            solver, spacing = best.split("/")
+            t0 = time.perf_counter()
+            samples = solver_sample(model, solver, T, n, test_generator(), spacing, y)
+            extra = {"solver": solver, "spacing": spacing, "nfe": T, "validation": val}
+            record(f"{row}_{T}", samples, time.perf_counter() - t0, extra)
+            choices[f"{row}_{T}"] = extra
+    return choices

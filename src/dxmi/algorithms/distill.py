@@ -1,0 +1,74 @@
+"""Warm start of a T-step policy from a training-free solver's path (optional, before DxMI).
+
+A multistep solver (UniPC, DPM-Solver++) uses earlier network outputs, so it is not a Markov policy of
+the form pi(x_{t+1} | x_t). Its path is still a function of x_t: the states x_0 (noise), ..., x_T of
+the solver on T timesteps are deterministic given x_0, so a Markov mean can follow them. This
+algorithm regresses the policy mean of a :class:`~dxmi.policies.DDPMSubsequencePolicy` on the same
+timesteps onto the solver's next state, in units of the network output:
+
+    L(theta) = mean_t mean_b || (mu_theta(x_t, t) - x_{t+1}^solver) / g_t ||^2,
+
+g_t = |d mu / d eps| the policy's gain (:meth:`GaussianPolicy.mean_gain`), with fresh solver paths of
+the frozen base model in every update (no data). DxMI then starts from a policy that already samples
+about as well as the solver, instead of from the DDPM posterior on a subsequence.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.diffusion.ddpm import EpsilonModel
+from dxmi.policies.ddpm import DDPMSubsequencePolicy
+from dxmi.records import Batch, Metrics, split_batch
+
+
+class SolverDistillation(Algorithm):
+    """``update(batch)`` ignores the batch's data (only its labels reach a class-conditional model)."""
+
+    supports_distributed = True
+
+    def __init__(self, policy: DDPMSubsequencePolicy, teacher: EpsilonModel, solver: str, spacing: str,
+                 batch_size: int, lr: float = 1e-4, grad_clip: float | None = 1.0,
+                 generator: torch.Generator | None = None):
+        from dxmi.diffusion.solvers import solver_timesteps
+
+        if not isinstance(policy, DDPMSubsequencePolicy):
+            raise TypeError(f"solver warm start needs a DDPMSubsequencePolicy, got {type(policy).__name__}")
+        ks = solver_timesteps(solver, teacher, policy.num_steps, spacing)
+        ours = [round(float(k)) for k in policy.timesteps]
+        if ks != ours:
+            raise ValueError(f"the policy's timesteps {ours} differ from {solver} on {spacing!r} spacing {ks}: "
+                             f"build the policy with subsequence={spacing!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.policy, self.teacher = policy, teacher.eval().requires_grad_(False)
+        self.solver, self.spacing, self.batch_size, self.grad_clip = solver, spacing, batch_size, grad_clip
+        self.modules = {"policy": policy}
+        self.mean_target = MethodAsForward(policy, "mean")  # what DDP wraps
+        self.optimizers = {"policy": torch.optim.Adam(policy.mean_parameters(), lr=lr)}
+        self.generator = generator or torch.Generator(device=policy.log_sigma_free.device)
+
+    def train_targets(self) -> dict[str, nn.Module]:
+        return {"policy": self.mean_target}
+
+    def update(self, batch: Batch) -> Metrics:
+        from dxmi.diffusion.solvers import solver_trajectory
+
+        _, y = split_batch(batch)
+        B, T = self.batch_size, self.policy.num_steps
+        if y is not None:
+            y = y[:B]
+        path = solver_trajectory(self.teacher, self.solver, T, B, self.generator, self.spacing, y)
+        x, nxt = path[:-1].flatten(0, 1), path[1:].flatten(0, 1)  # (T B, *S), step-major
+        t = torch.arange(T, device=x.device).repeat_interleave(B)
+        yy = None if y is None else y.repeat(T)
+        mu = self.trained("policy")(x, t, yy)
+        g = self.policy.mean_gain().to(x.device).clamp_min(1e-8)[t]
+        per = ((mu - nxt) ** 2).flatten(1).mean(1) / g**2
+        loss = per.mean()
+        gnorm = self.optimizer_step("policy", loss, self.grad_clip)
+        self.iteration += 1
+        last = per.view(T, B)[-1].mean()
+        return Metrics.of(loss_distill=loss, loss_distill_last=last, grad_norm=gnorm)
