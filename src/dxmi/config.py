@@ -120,10 +120,28 @@ class SamplerConfig:
 
 
 @dataclass
+class SelectConfig:
+    """Checkpoint selection (:class:`~dxmi.training.BestCheckpoint`): every ``every`` iterations, and
+    before the first, draw ``n_samples`` from the sampling policy with the validation seed and score
+    them against the validation reference (2D: sliced Wasserstein to a separate draw of the data;
+    images: FD in classifier features to the validation half of the images); the trained sampler
+    is the best-scoring state. 0: off (the last state is the trained sampler)."""
+
+    every: int = 0
+    n_samples: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.n_samples < 2:
+            raise ValueError(f"train.select: every must be >= 0 and n_samples >= 2 "
+                             f"(got every={self.every}, n_samples={self.n_samples})")
+
+
+@dataclass
 class TrainConfig:
     iterations: int = 1000
     update: str = "dxdp"
     algo: DxMIConfig = field(default_factory=DxMIConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
 
 @dataclass

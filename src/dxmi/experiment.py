@@ -6,7 +6,8 @@ Run folder::
 
     OUT/config.yaml                 the resolved configuration
     OUT/pretrain/                   base DDPM: checkpoints/last.safetensors, metrics.csv
-    OUT/train/                      DxMI/GCD: checkpoints/last.safetensors, metrics.csv, tensorboard/
+    OUT/train/                      DxMI/GCD: checkpoints/last.safetensors (+ best.safetensors with
+                                    train.select), metrics.csv, tensorboard/
     OUT/samples.npy, OUT/eval.json  written by sample / evaluate
     OUT/plots/*.png
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ import yaml
 from torch import Tensor, nn
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, SolverDistillation
+from dxmi.algorithms.base import Algorithm
 from dxmi.config import ConfigError, NetConfig, RunConfig, to_dict
 from dxmi.data.images import ImageDataset
 from dxmi.data.sources import (  # noqa: F401 - re-exported: the jobs' data helpers live with the data
@@ -54,6 +57,7 @@ from dxmi.training.devices import resolve_device
 from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
 from dxmi.training.precision import Precision
+from dxmi.training.selection import BEST_NAME, BestCheckpoint
 from dxmi.values import SharedEnergyValue, TimeDependentValue, ValueFunction
 
 
@@ -270,8 +274,12 @@ def load_pretrained(cfg: RunConfig, shape: tuple[int, ...] | int) -> Any:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """``best_step`` / ``best_score``: the state kept by ``train.select`` (-1 / inf when it is off)."""
+
     algorithm: DxMI
     seconds: float
+    best_step: int = -1
+    best_score: float = math.inf
 
 
 def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None = None,
@@ -294,13 +302,62 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
     algo = build_algorithm(local, model, make_generator(local.device, dist.seed(cfg.seed + 2)))
     dist.wrap(algo)
     t0 = time.perf_counter()
-    Trainer(algo, data_source(dataset, algo.policy.num_classes), cfg.train.algo.batch_size, cfg.train.iterations,
-            out / "train",
-            seed=cfg.seed + 3, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
-            progress=cfg.progress, tensorboard=cfg.tensorboard, desc=f"{cfg.train.update} T={cfg.sampler.num_steps}",
-            max_steps_this_call=max_steps_this_call, distributed=dist,
-            precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
-    return TrainResult(algorithm=algo, seconds=time.perf_counter() - t0)
+    select = BestCheckpoint(out / "train" / "checkpoints", validation_score(local, dataset), dist.is_main)
+    if not resume or cfg.train.select.every == 0:
+        select.clear()  # a best state of an earlier run in this folder is not this run's
+    if cfg.train.select.every > 0 and not select.exists():
+        select(0, algo)  # the start competes too: training that only degrades it keeps it
+    fit = Trainer(algo, data_source(dataset, algo.policy.num_classes), cfg.train.algo.batch_size,
+                  cfg.train.iterations, out / "train",
+                  seed=cfg.seed + 3, device=local.device, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+                  progress=cfg.progress, tensorboard=cfg.tensorboard,
+                  desc=f"{cfg.train.update} T={cfg.sampler.num_steps}",
+                  callback=select if cfg.train.select.every > 0 else None, callback_every=cfg.train.select.every,
+                  max_steps_this_call=max_steps_this_call, distributed=dist,
+                  precision=Precision(cfg.precision, dist.device.type)).fit(resume=resume)
+    if fit.steps == cfg.train.iterations and select.exists():
+        select.restore(algo, local.device)
+    return TrainResult(algorithm=algo, seconds=time.perf_counter() - t0, best_step=select.best_step,
+                       best_score=select.best)
+
+
+#: seed offsets (added to ``cfg.seed``) of validation draws: the samples and the 2D reference that
+#: choices (checkpoint, spacing, settings) are made on. Reported figures use other seeds.
+VALIDATION_SAMPLE_SEED = 50_000
+VALIDATION_DATA_SEED = 40_000
+
+
+def validation_score(cfg: RunConfig, dataset: Any) -> Callable[[Algorithm], float]:
+    """The proxy of :class:`~dxmi.training.BestCheckpoint` (lower is better): ``train.select.n_samples``
+    from the algorithm's sampling policy (the validation sampling seed, every class equally often)
+    against the validation reference: for images the FD in the run's classifier features to the
+    validation half of :func:`split_reference`, in 2D the sliced Wasserstein distance to a draw of
+    the data with the validation data seed. Built lazily: nothing is computed before the first call."""
+    from dxmi.metrics import sliced_wasserstein
+
+    n = cfg.train.select.n_samples
+    scorer: list[Callable[[Tensor], float]] = []
+
+    def metric() -> Callable[[Tensor], float]:
+        if not scorer:
+            if is_image_dataset(dataset):
+                val, _ = split_reference(len(dataset.images))
+                m = image_metrics(cfg, dataset, reference=dataset.images[val])
+                scorer.append(lambda x: float(m(x).fd))
+            else:
+                ref = dataset.sample(n, torch.Generator().manual_seed(VALIDATION_DATA_SEED + cfg.seed))
+                scorer.append(lambda x: float(sliced_wasserstein(
+                    x.detach().cpu().float(), ref, generator=torch.Generator().manual_seed(cfg.seed))))
+        return scorer[0]
+
+    def score(algorithm: Algorithm) -> float:
+        policy: GaussianPolicy = algorithm.sampling_policy  # type: ignore[attr-defined]
+        gen = make_generator(cfg.device, VALIDATION_SAMPLE_SEED + cfg.seed)
+        with torch.no_grad():
+            x = policy.sample(n, gen, _sampling_labels(n, policy.num_classes, None, cfg.device))
+        return metric()(x)
+
+    return score
 
 
 def warmstart(cfg: RunConfig, local: RunConfig, model: Any, dataset: Any, resume: bool,
@@ -347,7 +404,8 @@ def load_trained(cfg: RunConfig) -> DxMI:
     dataset = build_dataset(cfg)
     model = load_pretrained(cfg, data_shape(dataset))
     algo = build_algorithm(cfg, model, make_generator(cfg.device, cfg.seed + 2))
-    path = Path(cfg.out) / "train" / "checkpoints" / "last.safetensors"
+    folder = Path(cfg.out) / "train" / "checkpoints"
+    path = folder / BEST_NAME if (folder / BEST_NAME).is_file() else folder / "last.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no trained sampler at {path}; run `dxmi train` with the same --out first")
     algo.load_state_dict(load_checkpoint(path, cfg.device)["algorithm"])

@@ -3,8 +3,10 @@
 from dxmi.training.checkpoint import CheckpointManager, load_checkpoint, save_checkpoint
 from dxmi.training.loggers import CSVLogger, Logger, MultiLogger, TensorBoardLogger
 from dxmi.training.loop import NonFiniteLossError, Trainer
+from dxmi.training.selection import BestCheckpoint
 
 __all__ = [
+    "BestCheckpoint",
     "CSVLogger",
     "CheckpointManager",
     "Logger",
