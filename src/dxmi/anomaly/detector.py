@@ -74,7 +74,7 @@ class DxMIDetectorConfig(DetectorConfig):
             (3e-5) on purpose: a detector's energy learns from the gap between data and negatives,
             and a sampler that catches up with the energy (1e-3: its samples end at or below the
             data's energy) leaves it nothing to learn where the anomalies are; see docs/anomaly.md,
-            "Session 21". With negatives that stay far, the energy itself learns faster
+            "A slow sampler". With negatives that stay far, the energy itself learns faster
             (``energy_lr`` 3e-3 here, 1e-3 for the other detectors, for which 3e-3 did not help).
         entropy_in_value: regress the entropy costs -tau1 log sigma_k of the steps ahead in the
             value. They do not depend on x, so they change no gradient of the sampler loss; without
@@ -119,7 +119,7 @@ class DxMIDetectorConfig(DetectorConfig):
 class LangevinDetectorConfig(DetectorConfig):
     """Short-run Langevin settings (see :class:`dxmi.algorithms.LangevinCDConfig`). Its base energy
     weight is its own (0.2; the shared default 0.1 is DxMI's): each detector's best on the tuning
-    sets (docs/anomaly.md, "Session 22")."""
+    sets (docs/anomaly.md, "Input geometry and a broad base")."""
 
     quadratic: float = 0.2
     langevin_steps: int = 20
@@ -264,7 +264,7 @@ def load_vector_detector(meta: dict[str, Any], tensors: dict[str, Tensor]) -> En
     # saved before whitening and the summed base existed: those models had neither
     config.setdefault("whiten", False)
     config.setdefault("quadratic_sum", False)
-    config.setdefault("whiten_net", True)  # before session 22 the network saw the whitened inputs
+    config.setdefault("whiten_net", True)  # saved before whiten_net existed: the network saw the whitened inputs
     det = make_detector(kind, **config)
     det._restore(tensors, int(meta["dim"]), meta.get("threshold"))
     return det
