@@ -53,8 +53,8 @@ QUICK: dict[str, list[str]] = {
              "learn_s_init=false", "td_batch=2048"],
 }
 #: Our additions in the quick ``vgs`` row (the row ``vgs_td0`` runs the paper's algorithm without them).
-#: TD(lambda) value targets along on-policy rollouts (session 23, seeds 0-2: better than one-step TD on
-#: dw4 and the funnel on every seed, mixed on gmm). On the funnel also local-search replay (session 24):
+#: TD(lambda) value targets along on-policy rollouts (seeds 0-2: better than one-step TD on dw4 and the
+#: funnel on every seed, mixed on gmm). On the funnel also local-search replay:
 #: 96 persistent MALA chains whose backward paths give most of the value's transitions, 4 on-policy
 #: rollouts per iteration, iterations cut so that the energy budget stays ~196 k. Replay hurt DW-4
 #: (TVD-E 0.47 with 16 chains, 0.77 with 64, against 0.106 without), so it is not used there. Untried
