@@ -2,11 +2,14 @@
 other leaf (ints, floats, strings, lists, dicts of those) as JSON in the file's metadata.
 
 Writes are atomic: the file is written to a temporary name in the same folder, fsynced and then
-renamed over the target, so an interrupted save never leaves a half-written checkpoint.
+renamed over the target, so an interrupted save never leaves a half-written checkpoint. The
+temporary file a killed save leaves behind is removed by the next save of the same file (and when
+a :class:`CheckpointManager` opens the folder).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -15,6 +18,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from dxmi.io import FileFormatError, load_safetensors, reading, safetensors_metadata, shorten
 
 _TENSOR = "__tensor__"
 
@@ -55,9 +60,31 @@ def _unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
     return obj
 
 
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_tmp(path: str | Path) -> list[Path]:
+    """Delete the temporary files ``.<name>.*.tmp`` that an interrupted atomic write of ``path`` left
+    in its folder (a kill between the write and the rename); returns what was removed. Writes of one
+    target are sequential (one process saves a run's checkpoints), so any such file is stale."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for tmp in path.parent.glob(f"{glob.escape(_tmp_prefix(path))}*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_tmp(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
@@ -82,19 +109,52 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    from safetensors import safe_open
-
+    """The nested state saved by :func:`save_checkpoint`. A missing file is ``FileNotFoundError``; a
+    directory, an empty, truncated or corrupt file, or a safetensors file that is not a dxmi checkpoint
+    is a one-line :class:`~dxmi.io.FileFormatError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    tensors: dict[str, Tensor] = {}
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        meta = f.metadata() or {}
-        for k in f.keys():
-            tensors[k] = f.get_tensor(k)
+    tensors, meta = load_safetensors(path, "checkpoint", device=str(device))
     if "dxmi_state" not in meta:
-        raise ValueError(f"{path} is a safetensors file but not a dxmi checkpoint (no 'dxmi_state' metadata)")
-    return _unflatten(json.loads(meta["dxmi_state"]), tensors)
+        raise FileFormatError(f"{path} is a safetensors file but not a dxmi checkpoint (no 'dxmi_state' metadata)")
+    with reading(path, "checkpoint"):
+        return _unflatten(json.loads(meta["dxmi_state"]), tensors)
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The ``step`` a Trainer checkpoint was written at, read from its metadata alone (None when the
+    file holds no step)."""
+    path = Path(path)
+    meta = safetensors_metadata(path, "checkpoint")
+    with reading(path, "checkpoint"):
+        step = json.loads(meta.get("dxmi_state", "{}")).get("step")
+    return int(step) if isinstance(step, int) else None
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's state does not fit the model built from the current settings."""
+
+
+def _mismatch_detail(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if isinstance(e, KeyError):
+        return f"no entry {e}"
+    # torch: "Error(s) in loading state_dict for X:" then one line per problem; the first says what
+    detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else (lines[0] if lines else "")
+    return shorten(detail.replace("torch.Size(", "(").rstrip("."), 200) or type(e).__name__
+
+
+def restore_state(target: Any, state: Any, path: str | Path, what: str = "checkpoint") -> None:
+    """``target.load_state_dict(state)`` for a state read from ``path``; a state that does not fit
+    (other sizes, missing or extra entries: the settings changed since it was written, e.g. a
+    ``config.yaml`` edited to another ``sampler.num_steps``) is a one-line
+    :class:`CheckpointMismatchError` naming the file and the first difference."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, IndexError, TypeError) as e:
+        raise CheckpointMismatchError(
+            f"{path}: the {what} does not fit the model built from the current settings ({_mismatch_detail(e)}); "
+            f"were the settings (config.yaml or --set) changed after it was written? Use the settings it was "
+            f"written with, or start over (--no-resume, or a new run folder)") from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -110,6 +170,7 @@ class CheckpointManager:
     def __init__(self, folder: str | Path, keep_numbered: bool = False):
         self.folder = Path(folder)
         self.keep_numbered = keep_numbered
+        remove_stale_tmp(self.last)  # left by a run killed while saving (each save cleans up too)
 
     @property
     def last(self) -> Path:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dxmi.io import reading
+
 
 class Logger:
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
@@ -25,7 +27,12 @@ class NullLogger(Logger):
 
 class CSVLogger(Logger):
     """Appends rows to a CSV; new metric names add columns (the file is rewritten then).
-    Rows at or after ``truncate_after`` are dropped on open, so a resumed run does not repeat them."""
+
+    ``truncate_after``: the step a run resumes from. A row is labelled with the number of updates
+    done when it was logged (1, 2, ...), so the rows up to and including ``truncate_after`` describe
+    the resumed state and are kept, and the later ones (logged after the checkpoint, by the run
+    that was interrupted) are dropped on open: the resumed run writes them again, and every step
+    appears once. 0 starts the log afresh."""
 
     def __init__(self, path: str | Path, truncate_after: int | None = None):
         self.path = Path(path)
@@ -33,11 +40,11 @@ class CSVLogger(Logger):
         self.rows: list[dict[str, Any]] = []
         self.fields: list[str] = ["step"]
         if self.path.exists():
-            with open(self.path) as f:
+            with reading(self.path, "metrics log", allow_empty=True), open(self.path) as f:
                 reader = csv.DictReader(f)
                 self.fields = list(reader.fieldnames or ["step"])
                 self.rows = [r for r in reader
-                             if truncate_after is None or int(float(r["step"])) < truncate_after]
+                             if truncate_after is None or int(float(r["step"])) <= truncate_after]
             self._rewrite()
 
     def _rewrite(self) -> None:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from dxmi.algorithms.base import Algorithm
 from dxmi.records import Batch, Metrics
-from dxmi.training.checkpoint import CheckpointManager
+from dxmi.training.checkpoint import CheckpointManager, restore_state
 from dxmi.training.distributed import Distributed
 from dxmi.training.loggers import Logger, NullLogger, make_loggers
 from dxmi.training.precision import Precision
@@ -99,7 +99,7 @@ class Trainer:
         if not self.ckpt.exists():
             return 0
         state = self.ckpt.load(self.device)
-        self.algorithm.load_state_dict(state["algorithm"])
+        restore_state(self.algorithm, state.get("algorithm"), self.ckpt.last)
         self.data_generator.set_state(state["data_generator"].cpu())
         saved = state.get("extra_modules", {})
         missing = sorted(set(self.extra_modules) - set(saved))
@@ -107,7 +107,7 @@ class Trainer:
             raise RuntimeError(f"checkpoint {self.ckpt.last} holds no state for {missing}: it was written by a "
                                f"different kind of run; start a new run folder")
         for k, m in self.extra_modules.items():
-            m.load_state_dict(saved[k])
+            restore_state(m, saved[k], self.ckpt.last)
         gens = state.get("rank_generators")
         if self.dist.enabled:
             if gens is None or len(gens) != self.dist.world_size:

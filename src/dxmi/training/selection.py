@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dxmi.algorithms.base import Algorithm
 from dxmi.records import Metrics
-from dxmi.training.checkpoint import load_checkpoint, save_checkpoint
+from dxmi.training.checkpoint import load_checkpoint, restore_state, save_checkpoint
 
 BEST_NAME = "best.safetensors"
 
@@ -64,4 +64,4 @@ class BestCheckpoint:
     def restore(self, algorithm: Algorithm, device: str = "cpu") -> None:
         """Load the best state into ``algorithm`` (nothing when no state was kept)."""
         if self.path.is_file():
-            algorithm.load_state_dict(load_checkpoint(self.path, device)["algorithm"])
+            restore_state(algorithm, load_checkpoint(self.path, device)["algorithm"], self.path)
