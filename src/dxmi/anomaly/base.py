@@ -29,7 +29,9 @@ from torch import Tensor, nn
 from dxmi.algorithms.base import Algorithm
 from dxmi.anomaly.inputs import Standardizer, as_matrix
 from dxmi.energies import MLPEnergy
+from dxmi.io import FileFormatError, load_safetensors, read_json
 from dxmi.training import Trainer
+from dxmi.validation import check_ranges
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -86,6 +88,7 @@ class DetectorConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("quadratic", "gamma"))
         if self.iterations < 1 or self.batch_size < 1 or self.hidden < 1 or self.depth < 1:
             raise ValueError("iterations, batch_size, hidden and depth must be >= 1")
         if not 0.0 <= self.energy_ema < 1.0:
@@ -264,7 +267,7 @@ def _check_fit_config(workdir: Path, kind: str, data: Tensor, config: DetectorCo
         {"kind": kind, "data_shape": list(data.shape), "data_sha1": digest, "config": settings}))
     path = workdir / FIT_CONFIG_FILE
     if resume and path.is_file():
-        old: dict[str, Any] = json.loads(path.read_text())
+        old: dict[str, Any] = read_json(path, "fit record")
         old_settings: dict[str, Any] = old.get("config", {})
         diff = sorted(k for k in set(old) | set(record) if k != "config" and old.get(k) != record.get(k))
         diff += sorted(k for k in set(old_settings) | set(record["config"])
@@ -278,10 +281,10 @@ def _check_fit_config(workdir: Path, kind: str, data: Tensor, config: DetectorCo
 
 
 def read_saved(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     if not (folder / CONFIG_FILE).is_file() or not (folder / MODEL_FILE).is_file():
         raise FileNotFoundError(f"no saved detector in {folder} (expected {CONFIG_FILE} and {MODEL_FILE})")
-    meta = json.loads((folder / CONFIG_FILE).read_text())
-    return meta, load_file(str(folder / MODEL_FILE))
+    meta = read_json(folder / CONFIG_FILE, "detector config")
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{folder / CONFIG_FILE}: expected a JSON object")
+    return meta, load_safetensors(folder / MODEL_FILE, "detector weights")[0]

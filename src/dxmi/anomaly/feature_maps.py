@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from dxmi.anomaly.base import CONFIG_FILE, EnergyDetector, read_saved
 from dxmi.anomaly.detector import load_vector_detector, make_detector
+from dxmi.io import read_json
 
 FEATURE_MAP_FILE = "feature_map.json"
 
@@ -110,7 +111,7 @@ def load_detector(folder: str | Path) -> EnergyDetector | FeatureMapDetector:
     inner = load_vector_detector(meta, tensors)
     fm = Path(folder) / FEATURE_MAP_FILE
     if fm.is_file():
-        meta_fm = json.loads(fm.read_text())
+        meta_fm = read_json(fm, "feature-map detector config")
         det = FeatureMapDetector(inner, top_k=int(meta_fm.get("top_k", 1)))  # files before top_k: the max
         det.channels = int(meta_fm["channels"])
         return det

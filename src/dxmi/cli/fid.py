@@ -16,14 +16,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from dxmi.io import load_npz
 
 
 def _is_stats(path: Path) -> bool:
     if path.suffix != ".npz" or not path.is_file():
         return False
-    with np.load(path, allow_pickle=False) as z:
-        return {"mu", "sigma", "n"} <= set(z.files)
+    return {"mu", "sigma", "n"} <= set(load_npz(path, "FID statistics"))
 
 
 def _stats(fid: Any, source: str, split: str, value_range: tuple[float, float] | None = None) -> Any:

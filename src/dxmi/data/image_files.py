@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from dxmi.data.images import IMAGE_CHANNELS, ImageDataset
+from dxmi.io import check_file, load_npy, load_npz, reading
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -118,22 +119,20 @@ def load_image_array(path: str | os.PathLike[str], key: str | None = None, layou
     """Images from a ``.npy`` array or a ``.npz`` archive (images under ``key``, else under one of
     images / x / X / data / arr_0; labels, when present, under labels / y / Y / targets).
     ``value_range`` and ``clip``: see :func:`to_unit_range`."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"image array file not found: {p}")
+    p = check_file(path, "image array", allow_empty=True)
     labels = None
     if p.suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
+        arr = load_npy(p, "image array")
     elif p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            names = list(z.files)
-            k = key or next((c for c in _IMAGE_KEYS if c in names), names[0] if len(names) == 1 else None)
-            if k is None or k not in names:
-                raise ValueError(f"{p}: no image array {key or _IMAGE_KEYS!r} in the archive (has {names}); pass key=")
-            arr = z[k]
-            lk = next((c for c in _LABEL_KEYS if c in names and c != k), None)
-            if lk is not None:
-                labels = _labels(z[lk], arr.shape[0] if arr.ndim else 0, f"{p}[{lk}]")
+        z = load_npz(p, "image archive")
+        names = list(z)
+        k = key or next((c for c in _IMAGE_KEYS if c in names), names[0] if len(names) == 1 else None)
+        if k is None or k not in names:
+            raise ValueError(f"{p}: no image array {key or _IMAGE_KEYS!r} in the archive (has {names}); pass key=")
+        arr = z[k]
+        lk = next((c for c in _LABEL_KEYS if c in names and c != k), None)
+        if lk is not None:
+            labels = _labels(z[lk], arr.shape[0] if arr.ndim else 0, f"{p}[{lk}]")
     else:
         raise ValueError(f"{p}: unsupported file type {p.suffix!r}; use .npy or .npz")
     if clip and value_range is None:
@@ -175,12 +174,9 @@ def load_image_folder(path: str | os.PathLike[str], size: int | Sequence[int] | 
     hw = None if size is None else ((int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1])))
     pil = []
     for _, f in files:
-        try:
-            with Image.open(f) as im:
-                im.load()
-                pil.append(im.copy())
-        except OSError as e:
-            raise ValueError(f"{f}: not a readable image ({e})") from None
+        with reading(f, "image"), Image.open(f) as im:
+            im.load()
+            pil.append(im.copy())
     if mode is None:
         mode = "L" if all(im.mode in ("L", "1", "I;16", "I") for im in pil) else "RGB"
     arrays: list[np.ndarray] = []
@@ -222,10 +218,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _read_batch(path: Path) -> dict[str, Any]:
-    try:
+    with reading(path, "CIFAR python batch"):
         obj = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise ValueError(f"{path}: not a CIFAR python batch ({e})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: not a CIFAR python batch (a {type(obj).__name__}, expected a dict)")
     return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from dxmi.diffusion.ddpm import EpsilonModel
+from dxmi.io import read_json as read_json_file
 from dxmi.schedules.discrete import CosineSchedule, DiscreteSchedule, LinearBetaSchedule
 
 __all__ = [
@@ -154,11 +155,7 @@ def scheduler_config_from_schedule(schedule: DiscreteSchedule) -> dict[str, Any]
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("r", encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
+    data = read_json_file(path, "JSON config")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

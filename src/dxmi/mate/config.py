@@ -10,7 +10,9 @@ from typing import Any
 
 import yaml
 
+from dxmi.io import read_yaml
 from dxmi.mate.agents import AgentConfig
+from dxmi.validation import check_ranges
 
 
 class ConfigError(ValueError):
@@ -51,6 +53,13 @@ class TrainConfig:
     checkpoint_every: int = 50
     agent: AgentConfig = field(default_factory=AgentConfig)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("width", "embed_blocks", "num_envs", "batch_episodes", "replay_capacity",
+                                         "eval_episodes"),
+                     non_negative=("iterations", "updates_per_step", "warmup_iterations", "eval_every",
+                                   "checkpoint_every"),
+                     fraction=("dropout", "eps_start", "eps_end", "eps_decay_frac"))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -75,7 +84,14 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     for key in ("env", "memory_kwargs"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"{key!r} must be a mapping; got {data[key]!r}")
-    cfg = TrainConfig(agent=AgentConfig(**agent), **data)
+    try:
+        agent_cfg = AgentConfig(**agent)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"agent.{e}") from None
+    try:
+        cfg = TrainConfig(agent=agent_cfg, **data)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         want, got = type(getattr(defaults, f.name)), getattr(cfg, f.name)
@@ -104,7 +120,7 @@ def load_config(path_or_preset: str | None, overrides: list[str] | None = None) 
             path = preset_path(path_or_preset)
         if not path.exists():
             raise ConfigError(f"config {path_or_preset!r} is neither a file nor a preset")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(path, "config") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config {path} must be a mapping")
     for item in overrides or []:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
+from dxmi.io import FileFormatError, load_safetensors, read_json, reading
 from dxmi.mate.agents import Agent, Encoder, build_agent
 from dxmi.mate.config import TrainConfig, config_from_dict
 from dxmi.mate.envs import BatchedContextualEnv, make_env
@@ -165,8 +166,8 @@ class Trainer:
         os.replace(tmp_json, self.out / "checkpoint.json")
 
     def load(self) -> None:
-        tensors = load_file(str(self.out / "checkpoint.safetensors"))
-        meta = json.loads((self.out / "checkpoint.json").read_text())
+        tensors = load_safetensors(self.out / "checkpoint.safetensors", "checkpoint")[0]
+        meta = read_json(self.out / "checkpoint.json", "checkpoint record")
         agent_sd = {k[len("agent."):]: v for k, v in tensors.items() if k.startswith("agent.")}
         self.agent.load_state_dict(agent_sd)
         self.replay.load_state_dict(tensors)
@@ -178,7 +179,7 @@ class Trainer:
         self.iteration, self.env_steps = meta["iteration"], meta["env_steps"]
         self.updates = meta["updates"]
         if (self.out / "log.csv").exists():
-            with open(self.out / "log.csv") as fh:
+            with reading(self.out / "log.csv", "training log", allow_empty=True) as log, open(log) as fh:
                 self.rows = [_parse_row(row) for row in csv.DictReader(fh)]
 
     # -- logging -----------------------------------------------------------------------------
@@ -272,9 +273,12 @@ def load_trained(run_dir: str | Path,
     meta_path = run_dir / "checkpoint.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"no checkpoint in {run_dir} (expected checkpoint.json)")
-    cfg = config_from_dict(json.loads(meta_path.read_text())["config"])
+    meta = read_json(meta_path, "checkpoint record")
+    if not isinstance(meta, dict) or "config" not in meta:
+        raise FileFormatError(f"{meta_path}: expected a JSON object with a 'config'")
+    cfg = config_from_dict(meta["config"])
     _, agent = build(cfg, num_envs=1, device=device)
-    tensors = load_file(str(run_dir / "checkpoint.safetensors"))
+    tensors = load_safetensors(run_dir / "checkpoint.safetensors", "checkpoint")[0]
     agent.load_state_dict({k[len("agent."):]: v for k, v in tensors.items()
                            if k.startswith("agent.")})
     return cfg, agent

@@ -95,13 +95,17 @@ def load_or_train_classifier(path: str | Path, images: Tensor, labels: Tensor, s
                              progress: bool = False) -> tuple[SmallClassifier, ClassifierFit]:
     """The classifier cached at ``path`` (safetensors) or, when absent, a freshly trained one
     (written there). The cache key is the file: delete it to retrain."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from dxmi.io import FileFormatError, load_safetensors
 
     path = Path(path)
     num_classes = int(labels.max()) + 1
     if path.is_file():
         net = SmallClassifier(images.shape[1], num_classes)
-        state = load_file(str(path))
+        state = load_safetensors(path, "classifier cache")[0]
+        if "_fit" not in state:
+            raise FileFormatError(f"{path}: not a classifier cache (no '_fit'); delete it to retrain")
         meta = state.pop("_fit")
         net.load_state_dict(state)
         net.eval()

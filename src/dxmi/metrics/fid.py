@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dxmi.io import load_npz
 from dxmi.metrics.frechet import frechet_distance_from_stats
 
 __all__ = ["FID", "GaussianStats", "InceptionFeatures", "StatsAccumulator", "inception_weights_path",
@@ -135,12 +136,10 @@ class GaussianStats:
     @classmethod
     def load(cls, path: str | Path) -> GaussianStats:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"statistics file not found: {path}")
-        with np.load(path, allow_pickle=False) as z:
-            if not {"mu", "sigma", "n"} <= set(z.files):
-                raise ValueError(f"{path}: expected arrays mu, sigma, n; found {z.files}")
-            return cls(z["mu"].astype(np.float64), z["sigma"].astype(np.float64), int(z["n"]))
+        z = load_npz(path, "statistics")
+        if not {"mu", "sigma", "n"} <= set(z):
+            raise ValueError(f"{path}: expected arrays mu, sigma, n; found {sorted(z)}")
+        return cls(z["mu"].astype(np.float64), z["sigma"].astype(np.float64), int(z["n"]))
 
 
 class StatsAccumulator:

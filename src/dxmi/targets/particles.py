@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dxmi.io import load_npy
 from dxmi.targets.base import Target, remove_com
 
 
@@ -49,7 +50,7 @@ class ParticleTarget(Target):
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"reference samples {path} not found (needs ../shared/data/particles)")
-        arr = np.load(path).astype(np.float32).reshape(-1, self.dim)
+        arr = load_npy(path, "reference samples").astype(np.float32).reshape(-1, self.dim)
         return remove_com(torch.from_numpy(arr), self.particles)  # type: ignore[arg-type]
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dxmi.io import reading
+
 
 def _plt() -> Any:
     import matplotlib
@@ -105,7 +107,7 @@ def plot_trajectories(states: Tensor, path: str | Path, lim: float = 4.5, n_path
 def plot_learning_curves(csv_path: str | Path, path: str | Path, keys: list[str] | None = None) -> Path:
     """Curves of the metrics in a training CSV log."""
     plt = _plt()
-    with open(csv_path) as f:
+    with reading(csv_path, "metrics CSV", allow_empty=True) as p, open(p) as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{csv_path} has no rows")

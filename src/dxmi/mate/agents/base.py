@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from dxmi.mate.agents.encoder import Encoder
 from dxmi.mate.replay import EpisodeBatch
 from dxmi.records import Metrics
+from dxmi.validation import check_ranges
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class AgentConfig:
     tau: float = 0.005
     hidden: int = 128
     weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, fraction=("gamma", "tau_encoder", "tau"), at_least_one=("hidden",),
+                     non_negative=("weight_decay",), positive=("grad_clip",))
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
