@@ -17,7 +17,10 @@ from typing import Any, TypeVar, Union
 import yaml
 
 from dxmi.algorithms.dxmi import DxMIConfig
+from dxmi.io import read_yaml as read_yaml_file
+from dxmi.io import shorten
 from dxmi.training.precision import PRECISIONS
+from dxmi.validation import check_ranges
 
 
 class ConfigError(ValueError):
@@ -46,6 +49,11 @@ class NetConfig:
     num_classes: int = 0
     groups: int = 8
     energy_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("hidden", "depth", "time_dim", "channels", "num_res_blocks", "groups"),
+                     non_negative=("fourier_features", "num_classes", "fourier_scale"), fraction=("dropout",),
+                     positive=("energy_scale",))
 
 
 @dataclass
@@ -81,6 +89,12 @@ class PretrainConfig:
     label_dropout: float = 0.1
     net: NetConfig = field(default_factory=NetConfig)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",), positive=("noise_scale",),
+                     fraction=("beta_start", "beta_end"), below_one=("ema", "label_dropout"))
+        if self.num_diffusion_steps < 2:
+            raise ValueError(f"num_diffusion_steps must be >= 2, got {self.num_diffusion_steps}")
+
 
 @dataclass
 class WarmstartConfig:
@@ -92,6 +106,9 @@ class WarmstartConfig:
     steps: int = 0
     lr: float = 1e-4
     batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",))
 
 
 @dataclass
@@ -118,6 +135,9 @@ class SamplerConfig:
     value_net: NetConfig = field(default_factory=NetConfig)
     energy_net: NetConfig = field(default_factory=NetConfig)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("num_steps",), fraction=("ddim_eta",), non_negative=("rho", "last_sigma"))
+
 
 @dataclass
 class SelectConfig:
@@ -131,9 +151,9 @@ class SelectConfig:
     n_samples: int = 5000
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.n_samples < 2:
-            raise ValueError(f"train.select: every must be >= 0 and n_samples >= 2 "
-                             f"(got every={self.every}, n_samples={self.n_samples})")
+        check_ranges(self, non_negative=("every",))
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2, got {self.n_samples}")
 
 
 @dataclass
@@ -143,6 +163,9 @@ class TrainConfig:
     algo: DxMIConfig = field(default_factory=DxMIConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
 
+    def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("iterations",))
+
 
 @dataclass
 class EvalConfig:
@@ -150,6 +173,11 @@ class EvalConfig:
     classifier_steps: int = 600
     guidance_scale: float = 0.0
     grid_resolution: int = 200
+
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("n_samples",), non_negative=("classifier_steps",))
+        if self.grid_resolution < 2:
+            raise ValueError(f"grid_resolution must be >= 2, got {self.grid_resolution}")
 
 
 @dataclass
@@ -173,6 +201,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        check_ranges(self, at_least_one=("log_every",), non_negative=("ckpt_every",))
 
 
 T = TypeVar("T")
@@ -238,7 +267,16 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{prefix or cls.__name__}: {e}") from None
+        raise ConfigError(_name_key(str(e), prefix, names, cls.__name__)) from None
+
+
+def _name_key(message: str, prefix: str, names: set[str], cls_name: str) -> str:
+    """A dataclass's check message with its key in full: "sampler_lr must be >= 0" in section
+    train.algo -> "train.algo.sampler_lr must be >= 0" (other messages: "train.algo: ...")."""
+    first = message.split(" ", 1)[0]
+    if first in names:
+        return f"{prefix}.{message}" if prefix else message
+    return f"{prefix or cls_name}: {message}"
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -262,7 +300,11 @@ def parse_override(text: str) -> dict[str, Any]:
     key, raw = text.split("=", 1)
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key part")
-    value: Any = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value: Any = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {shorten(text)!r}: the value is not valid YAML "
+                          f"({shorten(str(getattr(e, 'problem', None) or e))})") from None
     for part in reversed(key.split(".")):
         value = {part: value}
     return value  # type: ignore[no-any-return]
@@ -277,15 +319,12 @@ def read_yaml(source: str) -> dict[str, Any]:
     """A preset name or a path to a YAML file."""
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        text = path.read_text()
+        data = read_yaml_file(path, "config") or {}
     else:
         res = resources.files("dxmi.configs") / f"{source}.yaml"
         if not res.is_file():
             raise ConfigError(f"unknown preset {source!r}; presets: {preset_names()} (or give a .yaml path)")
-        text = res.read_text()
-    data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(res.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config {source!r} must be a mapping at the top level")
     return data

@@ -44,6 +44,7 @@ from dxmi.energies.base import Energy
 from dxmi.nets.conditioning import labels_for
 from dxmi.policies.base import GaussianPolicy
 from dxmi.records import Batch, Metrics, TransitionBatch, split_batch
+from dxmi.validation import check_ranges
 from dxmi.values.base import CostToGo, ValueFunction
 from dxmi.values.time_cost import SigmoidTimeCost, TimeCost, ZeroTimeCost
 
@@ -124,6 +125,10 @@ class DxMIConfig:
             raise ValueError(f"policy_ema must be in [0, 1), got {self.policy_ema}")
         if self.batch_size < 1 or self.sampler_steps < 0:
             raise ValueError("batch_size must be >= 1 and sampler_steps >= 0")
+        # learning rates >= 0 and gradient clips > 0 (or None) by name, and the counts
+        check_ranges(self, at_least_one=("batch_size",),
+                     non_negative=("sampler_steps", "energy_steps", "value_passes", "sampler_warmup",
+                                   "value_skip_last_k", "sampler_skip_last_k"))
 
 
 class DxMI(Algorithm):

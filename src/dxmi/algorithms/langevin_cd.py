@@ -24,6 +24,7 @@ from torch import Tensor
 from dxmi.algorithms.base import Algorithm, clip
 from dxmi.energies.base import Energy
 from dxmi.records import Batch, Metrics
+from dxmi.validation import check_ranges
 
 
 @dataclass
@@ -50,6 +51,7 @@ class LangevinCDConfig:
     energy_grad_clip: float | None = None
 
     def __post_init__(self) -> None:
+        check_ranges(self, non_negative=("noise_scale", "init_scale", "gamma"))
         if self.langevin_steps < 1 or self.step_size <= 0 or self.batch_size < 1:
             raise ValueError("langevin_steps and batch_size must be >= 1 and step_size > 0")
         if not 0.0 <= self.replay < 1.0:

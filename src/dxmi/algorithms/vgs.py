@@ -46,6 +46,7 @@ from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
+from dxmi.validation import check_ranges
 from dxmi.values import lambda_returns
 
 TD_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
@@ -62,6 +63,9 @@ class ValueNetConfig:
     time_dim: int = 64
     features: str = "identity"  # identity | distances (particles)
     scale_with_d: bool = False
+
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("hidden", "depth", "time_dim"))
 
 
 @dataclass
@@ -100,6 +104,9 @@ class VGSConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_ranges(self, at_least_one=("num_steps", "batch_size", "n_update"),
+                     non_negative=("iterations", "td_batch", "s2_start", "s2_end", "sample_noise"),
+                     positive=("tau", "s_init", "explore_noise", "energy_clip", "drift_clip"))
         if self.td_loss not in TD_LOSSES:
             raise ValueError(f"td_loss must be one of {sorted(TD_LOSSES)}, got {self.td_loss!r}")
         if self.energy_clip_kind not in ENERGY_CLIP_KINDS:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dxmi.io import summarise_values
 from dxmi.nets.conditioning import check_labels
 from dxmi.records import Step, Trajectory
 
@@ -31,7 +32,7 @@ class GaussianPolicy(nn.Module):
         super().__init__()
         sigma = torch.as_tensor(init_sigma, dtype=torch.float32)
         if sigma.ndim != 1 or len(sigma) < 1 or not bool((sigma > 0).all()):
-            raise ValueError(f"init_sigma must be a 1-D table of positive stds, got {sigma.tolist()}")
+            raise ValueError(f"init_sigma must be a 1-D table of positive stds, got {summarise_values(sigma.tolist())}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.num_steps = len(sigma)
         self.fix_last = fix_last

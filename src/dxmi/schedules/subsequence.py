@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from dxmi.io import summarise_values
 from dxmi.schedules.discrete import DiscreteSchedule
 
 
@@ -50,8 +51,13 @@ class StepSchedule:
                  last_sigma: float = 1e-3) -> StepSchedule:
         """Build the tables from generalised betas listed from the data side (s = 0..T-1)."""
         eta = torch.as_tensor(eta_data_side, dtype=torch.float64)
-        if eta.ndim != 1 or not bool(((eta > 0) & (eta < 1)).all()):
-            raise ValueError(f"eta must be a 1-D table in (0, 1), got {eta.tolist()}")
+        if eta.ndim != 1:
+            raise ValueError(f"eta must be a 1-D table in (0, 1), got shape {tuple(eta.shape)}")
+        bad = ~((eta > 0) & (eta < 1))
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"eta must be a 1-D table in (0, 1): {int(bad.sum())} of {len(eta)} entries are not "
+                             f"(entry {i}: {float(eta[i]):.6g}); eta = {summarise_values(eta.tolist())}")
         alpha_hat = torch.cumprod(1 - eta, dim=0)
         prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_hat[:-1]])
         var = eta * (1 - prev) / (1 - alpha_hat)
@@ -125,7 +131,8 @@ class IndexSubsequence(SubsequenceRule):
         ks = torch.tensor(self.indices(base.num_steps, num_steps))
         if len(ks) != num_steps or bool((ks[1:] <= ks[:-1]).any()) or int(ks[0]) < 0 or int(ks[-1]) >= base.num_steps:
             raise ValueError(f"{self.name}: {num_steps} steps on {base.num_steps} base indices give indices "
-                             f"{ks.tolist()}, not {num_steps} distinct ones in 0..{base.num_steps - 1}")
+                             f"{summarise_values(ks.tolist())}, not {num_steps} distinct ones in "
+                             f"0..{base.num_steps - 1}")
         ab = base.alpha_bar[ks]
         prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
         return 1 - ab / prev
