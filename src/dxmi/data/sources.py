@@ -7,7 +7,9 @@ other names fall through to the built-in 2D densities. A class-conditional run d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,17 +17,54 @@ import torch
 from torch import Tensor
 
 from dxmi.config import ConfigError, RunConfig
-from dxmi.data.files import PointCloudDataset, load_point_cloud
+from dxmi.data.files import DataScale, PointCloudDataset, load_point_cloud
 from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from dxmi.data.toy2d import make_toy2d
+from dxmi.io import read_json
 from dxmi.records import Batch, LabelledBatch
-
+from dxmi.training.checkpoint import write_text_atomic
 
 # -- data ------------------------------------------------------------------------------------------
+#: ``OUT/data_scale.json``: the standardisation of a point cloud run (mean per coordinate, one scale)
+DATA_SCALE_FILE = "data_scale.json"
+
+
 def _point_file(cfg: RunConfig) -> Any:
+    """The point cloud of ``data.path``, standardised (:class:`DataScale`): models train on rows of
+    mean 0 and RMS spread 1 whatever the file's units, and samples go back to those units through
+    ``to_data_units``. The standardisation is the run's (``OUT/data_scale.json``, written when
+    pretraining starts) when it has one, else fitted to the file."""
     if not cfg.data.path:
         raise ConfigError("data.name=file needs data.path (a .npy or .csv point cloud)")
-    return PointCloudDataset(load_point_cloud(cfg.data.path))
+    points = load_point_cloud(cfg.data.path, dtype=torch.float64)
+    stored = Path(cfg.out) / DATA_SCALE_FILE
+    if stored.is_file():
+        scale = DataScale.from_dict(read_json(stored, "data scale"), str(stored))
+        if len(scale.mean) != points.shape[1]:
+            raise ConfigError(f"{stored} is for {len(scale.mean)}-D points but {cfg.data.path} holds "
+                              f"{points.shape[1]}-D ones: the data changed since the run started; use a new --out")
+    else:
+        scale = DataScale.fit(points)
+    return PointCloudDataset(points, scale)
+
+
+def save_data_scale(dataset: Any, out: str | Path) -> None:
+    """Record the standardisation of a point-cloud dataset in the run folder (nothing for other data)."""
+    scale = getattr(dataset, "data_scale", None)
+    if scale is not None:
+        write_text_atomic(Path(out) / DATA_SCALE_FILE, json.dumps(scale.as_dict(), indent=2))
+
+
+def clear_data_scale(out: str | Path) -> None:
+    """Forget a run's standardisation (a fresh pretraining fits it to the data again)."""
+    (Path(out) / DATA_SCALE_FILE).unlink(missing_ok=True)
+
+
+def to_data_units(dataset: Any, x: Tensor) -> Tensor:
+    """Samples of a model of ``dataset`` in the data's own units (point clouds are modelled
+    standardised; other data as they are)."""
+    convert = getattr(dataset, "to_data_units", None)
+    return convert(x) if convert is not None else x
 
 
 # name -> builder; 2D names fall through to make_toy2d. Other modules may register more.

@@ -25,6 +25,11 @@ def _cost_matrix(x: ArrayLike, y: ArrayLike, metric: str) -> np.ndarray:
     return np.sqrt(d2) if metric == "euclidean" else d2
 
 
+#: L1 marginal error beyond which a Sinkhorn plan is no transport plan at all (its cost is then NaN,
+#: not the meaningless <P, M> of a plan that lost its mass, which reads as a perfect 0)
+FAILED_MARGINAL_ERROR = 0.1
+
+
 def _uniform(k: int) -> np.ndarray:
     return np.full(k, 1.0 / k, dtype=np.float64)
 
@@ -51,8 +56,9 @@ def sinkhorn(
     underflows for small ``reg``). ``method`` overrides this with any POT method name (e.g.
     ``"sinkhorn_log"``, exact log-domain iterations, accurate but slow for small ``reg``).
     ``max_iter`` and ``stop_thr`` are POT's ``numItermax`` and ``stopThr``. A ``RuntimeWarning``
-    is issued if the returned plan's marginals are off by more than ``1e-4`` (L1), and
-    ``FloatingPointError`` is raised if the plan is not finite.
+    is issued if the returned plan's marginals are off by more than ``1e-4`` (L1); when they are
+    off by more than :data:`FAILED_MARGINAL_ERROR` the solve failed and the result is NaN (with
+    a warning), and ``FloatingPointError`` is raised if the plan is not finite.
 
     Args:
         x: ``(n, D)``. y: ``(m, D)``.
@@ -77,6 +83,14 @@ def sinkhorn(
             "use log_domain=True or a larger reg"
         )
     marg_err = float(np.abs(plan.sum(1) - a).sum() + np.abs(plan.sum(0) - b).sum())
+    if marg_err > FAILED_MARGINAL_ERROR:  # e.g. exp(-M / reg) underflowed to 0: the "plan" moves no mass
+        warnings.warn(
+            f"sinkhorn ({method}, reg={reg}) failed: the plan's marginals are off by {marg_err:.2e} (L1); "
+            "returning NaN (use log_domain=True, a larger reg, or standardised data)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return math.nan
     if marg_err > 1e-4:
         warnings.warn(
             f"sinkhorn ({method}, reg={reg}) did not converge: marginal L1 error {marg_err:.2e}; "
