@@ -4,7 +4,9 @@ The CLI and the benchmarks call these; they hold no algorithmic logic of their o
 
 Run folder::
 
-    OUT/config.yaml                 the resolved configuration
+    OUT/config.yaml                 the resolved configuration (a resumed phase keeps its settings:
+                                    see check_resumable)
+    OUT/data_scale.json             point clouds: the standardisation the models work in
     OUT/pretrain/                   base DDPM: checkpoints/last.safetensors, metrics.csv
     OUT/train/                      DxMI/GCD: checkpoints/last.safetensors (+ best.safetensors with
                                     train.select), metrics.csv, tensorboard/
@@ -30,21 +32,26 @@ from torch import Tensor, nn
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, SolverDistillation
 from dxmi.algorithms.base import Algorithm
-from dxmi.config import ConfigError, NetConfig, RunConfig, to_dict
+from dxmi.config import ConfigError, NetConfig, RunConfig, load_config, to_dict
 from dxmi.data.images import ImageDataset
 from dxmi.data.sources import (  # noqa: F401 - re-exported: the jobs' data helpers live with the data
+    DATA_SCALE_FILE,
     DATASETS,
     balanced_labels,
     build_dataset,
+    clear_data_scale,
     data_dim,
     data_shape,
     data_source,
     is_image_dataset,
+    save_data_scale,
+    to_data_units,
 )
 from dxmi.diffusion import EpsilonModel
 from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
 from dxmi.energies.conv import ConvEnergy, TimeConvNet
+from dxmi.io import FileFormatError, shorten
 from dxmi.nets import FourierFeatures, TimeMLP
 from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
@@ -52,7 +59,7 @@ from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPoli
 from dxmi.policies.edm import EDMPolicy
 from dxmi.schedules import LinearBetaSchedule
 from dxmi.schedules.karras import KarrasSchedule
-from dxmi.training.checkpoint import load_checkpoint, write_text_atomic
+from dxmi.training.checkpoint import checkpoint_step, load_checkpoint, restore_state, write_text_atomic
 from dxmi.training.devices import resolve_device
 from dxmi.training.distributed import Distributed
 from dxmi.training.loop import Trainer
@@ -205,7 +212,66 @@ def check_device(device: str) -> None:
         raise ConfigError(str(e)) from None
 
 
+#: the phases of a run folder, in order; each keeps OUT/<phase>/checkpoints/last.safetensors
+PHASES = ("pretrain", "warmstart", "train")
+#: the settings the pretraining depends on (the later phases depend on every setting)
+PRETRAIN_SETTINGS = ("seed", "data", "pretrain")
+#: settings that may differ when a run folder is resumed: where and how it runs, what it shows and
+#: logs, how it is evaluated; ``train.iterations`` may grow (train longer)
+RESUME_FREE_SETTINGS = ("out", "device", "precision", "progress", "tensorboard", "log_every", "ckpt_every", "eval")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def check_resumable(cfg: RunConfig, out: Path, restart: tuple[str, ...] = ()) -> None:
+    """Refuse (one-line :class:`ConfigError` naming the keys) settings that differ from those of
+    ``OUT/config.yaml`` and matter to a phase whose checkpoint would be resumed or built on: the
+    pretraining's (seed, data.*, pretrain.*) while OUT/pretrain holds a checkpoint, every setting
+    while OUT/warmstart or OUT/train does, except :data:`RESUME_FREE_SETTINGS` (and
+    ``train.iterations`` growing). ``restart``: the phases this call starts over (--no-resume)."""
+    path = out / "config.yaml"
+    held = [ph for ph in PHASES if ph not in restart and (out / ph / "checkpoints" / "last.safetensors").is_file()]
+    if not held or not path.is_file():
+        return
+    try:
+        old = _flat(to_dict(load_config(str(path))))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: the run folder's settings do not load ({e}); use a new --out") from None
+    except FileFormatError as e:
+        raise ConfigError(f"{e}; use a new --out") from None
+    new = _flat(to_dict(cfg))
+    scope = None if held != ["pretrain"] else PRETRAIN_SETTINGS
+    diff = []
+    for k in sorted(set(old) | set(new)):
+        if _under(k, RESUME_FREE_SETTINGS) or (scope is not None and not _under(k, scope)):
+            continue
+        a, b = old.get(k), new.get(k)
+        if a == b or (k == "train.iterations" and isinstance(a, int) and isinstance(b, int) and b >= a):
+            continue
+        diff.append(f"{k} (run: {shorten(repr(a), 40)}, now: {shorten(repr(b), 40)})")
+    if diff:
+        phases = ", ".join(f"{out / ph}" for ph in held)
+        raise ConfigError(
+            f"{out} was trained with other settings: {'; '.join(diff)}. {phases} would resume with them: rerun "
+            f"with the run's settings ({path}), start that phase over with --no-resume (`dxmi train`: the "
+            f"fine-tuning; `dxmi pretrain`: the pretraining, while no later phase exists), or use a new --out. Free "
+            f"to change on resume: {', '.join(RESUME_FREE_SETTINGS[1:])}.*; train.iterations may grow")
+
+
 def save_config(cfg: RunConfig, out: Path) -> None:
+    """Write ``OUT/config.yaml`` (the jobs call :func:`check_resumable` first: a refused change
+    leaves the folder untouched)."""
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
@@ -232,9 +298,15 @@ def pretrain(cfg: RunConfig, resume: bool = True, dist: Distributed | None = Non
     dist = dist or Distributed.from_env(cfg.device)
     device = str(dist.device)
     out = Path(cfg.out)
+    check_resumable(cfg, out, () if resume else ("pretrain",))  # every rank: all stop together
     if dist.is_main:
         save_config(cfg, out)
+        if not resume or not (out / "pretrain" / "checkpoints" / "last.safetensors").is_file():
+            clear_data_scale(out)  # a fresh pretraining standardises point clouds anew
+    dist.barrier()
     dataset = build_dataset(cfg)
+    if dist.is_main:
+        save_data_scale(dataset, out)
     torch.manual_seed(cfg.seed)  # network initialisation is part of the seeded run
     model = build_base_model(cfg, data_shape(dataset)).to(device)
     classes = num_classes(model)
@@ -266,10 +338,34 @@ def load_pretrained(cfg: RunConfig, shape: tuple[int, ...] | int) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained model at {path}; run `dxmi pretrain` with the same --out first "
                                 "(or set pretrain.diffusers_path)")
+    step = pretrain_step(cfg)
+    if step is not None and step < cfg.pretrain.steps:
+        raise ConfigError(f"the pretraining in {path.parent.parent} stopped at step {step} of {cfg.pretrain.steps}: "
+                          f"finish it with `dxmi pretrain` (or `dxmi train`) and the same --out")
     model = build_base_model(cfg, shape)
-    modules = load_checkpoint(path)["algorithm"]["modules"]
-    model.load_state_dict(modules.get("model_ema", modules["model"]))
+    state = load_checkpoint(path)
+    modules = state.get("algorithm", {}).get("modules", {}) if isinstance(state.get("algorithm"), dict) else {}
+    restore_state(model, modules.get("model_ema", modules.get("model")), path, "pretrained model")
     return model.to(cfg.device)
+
+
+def pretrain_step(cfg: RunConfig) -> int | None:
+    """The step the run's pretraining checkpoint was written at (None: no checkpoint, or one
+    without a step)."""
+    path = Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors"
+    return checkpoint_step(path) if path.is_file() else None
+
+
+def pretrain_finished(cfg: RunConfig) -> bool:
+    """Whether the base model is ready: a local diffusers model, or a pretraining checkpoint at
+    ``pretrain.steps`` (one from an interrupted pretraining is not: it is resumed)."""
+    if cfg.pretrain.diffusers_path:
+        return True
+    path = Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors"
+    if not path.is_file():
+        return False
+    step = pretrain_step(cfg)
+    return step is None or step >= cfg.pretrain.steps
 
 
 @dataclass(frozen=True)
@@ -292,10 +388,13 @@ def train(cfg: RunConfig, resume: bool = True, max_steps_this_call: int | None =
     check_device(cfg.device)
     dist = dist or Distributed.from_env(cfg.device)
     out = Path(cfg.out)
+    check_resumable(cfg, out, () if resume else ("warmstart", "train"))  # every rank: all stop together
     if dist.is_main:
         save_config(cfg, out)
     local = for_this_rank(cfg, dist)
     dataset = build_dataset(cfg)
+    if dist.is_main and not (out / DATA_SCALE_FILE).is_file():
+        save_data_scale(dataset, out)  # e.g. a diffusers base model: no pretraining wrote it
     model = load_pretrained(local, data_shape(dataset))
     if cfg.sampler.warmstart.steps > 0:
         model = warmstart(cfg, local, model, dataset, resume, dist)
@@ -396,19 +495,20 @@ def load_warmstarted(cfg: RunConfig, model: Any) -> GaussianPolicy:
     if not path.is_file():
         raise FileNotFoundError(f"no warm-started policy at {path}; set sampler.warmstart.steps > 0 and train")
     policy = build_policy(cfg, model)
-    policy.load_state_dict(load_checkpoint(path, cfg.device)["algorithm"]["modules"]["policy"])
+    modules = load_checkpoint(path, cfg.device).get("algorithm", {}).get("modules", {})
+    restore_state(policy, modules.get("policy"), path, "warm-started policy")
     return policy.to(cfg.device).eval()
 
 
-def load_trained(cfg: RunConfig) -> DxMI:
-    dataset = build_dataset(cfg)
+def load_trained(cfg: RunConfig, dataset: Any = None) -> DxMI:
+    dataset = build_dataset(cfg) if dataset is None else dataset
     model = load_pretrained(cfg, data_shape(dataset))
     algo = build_algorithm(cfg, model, make_generator(cfg.device, cfg.seed + 2))
     folder = Path(cfg.out) / "train" / "checkpoints"
     path = folder / BEST_NAME if (folder / BEST_NAME).is_file() else folder / "last.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no trained sampler at {path}; run `dxmi train` with the same --out first")
-    algo.load_state_dict(load_checkpoint(path, cfg.device)["algorithm"])
+    restore_state(algo, load_checkpoint(path, cfg.device).get("algorithm"), path, "trained sampler")
     algo.train(False)
     return algo
 
@@ -430,31 +530,41 @@ def _sampling_labels(n: int, classes: int, label: int | None, device: str) -> Te
 
 
 def draw_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
-                 label: int | None = None, spacing: str | None = None) -> Tensor:
+                 label: int | None = None, spacing: str | None = None, data_units: bool = True) -> Tensor:
     """Samples from the trained sampler (``dxmi``), the untrained T-step policy (``base``), the
     full ancestral DDPM (``ddpm``), DDIM with ``steps`` steps (``ddim``; evenly spaced from N - 1 to 0,
     or diffusers' DDIM on ``spacing``) or a diffusers solver (``dpmsolver++``, ``dpmsolver++3m``,
     ``unipc``; ``steps`` network evaluations on ``spacing``, default ``leading``). A class-conditional
-    model draws every class equally often (labels 0, 1, ..., K-1, 0, ...), or class ``label`` only."""
-    return draw_labelled_samples(cfg, which, n, seed, steps, label, spacing)[0]
+    model draws every class equally often (labels 0, 1, ..., K-1, 0, ...), or class ``label`` only.
+    Point clouds are modelled standardised: the samples are in the data file's units, or in the
+    model's (standardised) units with ``data_units=False``."""
+    return draw_labelled_samples(cfg, which, n, seed, steps, label, spacing, data_units)[0]
 
 
 def draw_labelled_samples(cfg: RunConfig, which: str, n: int, seed: int, steps: int | None = None,
-                          label: int | None = None, spacing: str | None = None) -> tuple[Tensor, Tensor | None]:
+                          label: int | None = None, spacing: str | None = None,
+                          data_units: bool = True) -> tuple[Tensor, Tensor | None]:
     """:func:`draw_samples` and the labels the samples were drawn with (None when unconditional)."""
+    dataset = build_dataset(cfg)
+    x, y = _draw_model_units(cfg, dataset, which, n, seed, steps, label, spacing)
+    return (to_data_units(dataset, x) if data_units else x), y
+
+
+def _draw_model_units(cfg: RunConfig, dataset: Any, which: str, n: int, seed: int, steps: int | None,
+                      label: int | None, spacing: str | None) -> tuple[Tensor, Tensor | None]:
     if which not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {SAMPLERS}, got {which!r}")
     if spacing is not None and which not in ("ddim", *SOLVER_SAMPLERS):
         raise ConfigError(f"--spacing applies to ddim and the solvers {SOLVER_SAMPLERS}, not to {which!r}")
     gen = make_generator(cfg.device, seed)
     if which == "dxmi":
-        algo = load_trained(cfg)
+        algo = load_trained(cfg, dataset)
         y = _sampling_labels(n, algo.policy.num_classes, label, cfg.device)
         if cfg.eval.guidance_scale != 0.0:
             guided = ValueGuidedPolicy(algo.sampling_policy, algo.cost_to_go, cfg.eval.guidance_scale)
             return guided.sample(n, gen, y), y
         return algo.sampling_policy.sample(n, gen, y), y
-    model = load_pretrained(cfg, data_shape(build_dataset(cfg)))
+    model = load_pretrained(cfg, data_shape(dataset))
     model.eval()
     y = _sampling_labels(n, num_classes(model), label, cfg.device)
     if which == "base":
@@ -499,7 +609,10 @@ def evaluate_samples(samples: Tensor, reference: Tensor, dataset: Any, seed: int
     if ot_samples > 0:
         try:
             n = min(len(x), len(y), ot_samples)
-            out["sinkhorn"] = M.sinkhorn(x[:n], y[:n], reg=0.05, log_domain=False)
+            try:  # the fast plain iterations; a failed solve (underflow) is NaN, never a silent 0
+                out["sinkhorn"] = M.sinkhorn(x[:n], y[:n], reg=0.05, log_domain=False)
+            except FloatingPointError:
+                out["sinkhorn"] = math.nan
             out["emd"] = M.emd(x[:n], y[:n])
         except ImportError:
             pass
@@ -542,7 +655,9 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None,
     dataset = build_dataset(cfg)
     n = cfg.eval.n_samples
     t0 = time.perf_counter()
-    samples, labels = draw_labelled_samples(cfg, which, n, seed=cfg.seed + 100, steps=steps, spacing=spacing)
+    # point clouds: scored in the model's standardised units (scores compare across data scales and
+    # the Sinkhorn regularisation means the same for every file); samples_*.npy are in data units
+    samples, labels = _draw_model_units(cfg, dataset, which, n, cfg.seed + 100, steps, None, spacing)
     seconds = time.perf_counter() - t0
     out = Path(cfg.out)
     stem = eval_name(which, steps if which not in ("dxmi", "base", "ddpm") else None, spacing)
@@ -561,11 +676,11 @@ def evaluate(cfg: RunConfig, which: str = "dxmi", steps: int | None = None,
     result["sampling_seconds"] = seconds
     result["n_samples"] = float(n)
     if which == "dxmi" and hasattr(dataset, "log_prob"):
-        algo = load_trained(cfg)
+        algo = load_trained(cfg, dataset)
         with torch.no_grad():
             de = M.density_error(lambda z: algo.energy(z.to(cfg.device)).cpu(), dataset.log_prob,
                                  resolution=cfg.eval.grid_resolution)
         result["density_tv"], result["density_kl"] = de.tv, de.kl
     write_text_atomic(out / f"eval_{stem}.json", json.dumps(result, indent=2))
-    np.save(out / f"samples_{stem}.npy", samples.detach().cpu().numpy())
+    np.save(out / f"samples_{stem}.npy", to_data_units(dataset, samples.detach().cpu()).numpy())
     return result

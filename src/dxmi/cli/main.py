@@ -84,14 +84,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dxmi.experiment import pretrain, train
+    from dxmi.experiment import check_resumable, pretrain, pretrain_finished, pretrain_step, train
     from dxmi.training.distributed import Distributed
 
     cfg = _resolve(args)
     dist = Distributed.from_env(cfg.device)  # torchrun: one process per GPU (or CPU worker)
-    if not (Path(cfg.out) / "pretrain" / "checkpoints" / "last.safetensors").is_file():
+    check_resumable(cfg, Path(cfg.out), () if not args.no_resume else ("warmstart", "train"))
+    if not pretrain_finished(cfg):
+        step = pretrain_step(cfg)
         if dist.is_main:
-            print("no pretrained model in the run folder: pretraining first", file=sys.stderr)
+            print("no pretrained model in the run folder: pretraining first" if step is None else
+                  f"the pretraining stopped at step {step} of {cfg.pretrain.steps}: finishing it first",
+                  file=sys.stderr)
         pretrain(cfg, dist=dist)
     r = train(cfg, resume=not args.no_resume, dist=dist)
     if dist.is_main:
@@ -143,11 +147,13 @@ def make_plots(cfg: RunConfig) -> list[Path]:
     if getattr(dataset, "dim", 2) != 2:
         print("plots are drawn for 2D data and images only", file=sys.stderr)
         return []
-    algo = load_trained(cfg)
+    algo = load_trained(cfg, dataset)
     n = min(cfg.eval.n_samples, 3000)
+    # drawn in the model's units (a point cloud's standardised ones), as the energy is
     data = dataset.sample(n, torch.Generator().manual_seed(cfg.seed + 200))
-    samples = {"base": draw_samples(cfg, "base", n, cfg.seed + 100),
-               f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", n, cfg.seed + 100)}
+    samples = {"base": draw_samples(cfg, "base", n, cfg.seed + 100, data_units=False),
+               f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", n, cfg.seed + 100,
+                                                                              data_units=False)}
     paths = [plot_samples(samples, data, plots / "samples.png"),
              plot_energy(lambda z: algo.energy(z.to(cfg.device)).cpu(), plots / "energy.png", data=data)]
     traj = algo.sampling_policy.rollout(600, torch.Generator(device=cfg.device).manual_seed(cfg.seed))
@@ -237,12 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="train the base 1000-step DDPM on the data")
     _common(p)
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start the pretraining over even if a checkpoint exists (the way to change its settings "
+                        "in a run folder whose later phases hold no checkpoint)")
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("train", help="fine-tune the T-step sampler with DxMI (or GCD) + an EBM")
+    p = sub.add_parser("train", help="fine-tune the T-step sampler with DxMI (or GCD) + an EBM",
+                       description="Fine-tune the T-step sampler; a run folder with checkpoints resumes. Resuming "
+                                   "with other settings than the run's (config.yaml) is refused, except out, device, "
+                                   "precision, progress, tensorboard, log_every, ckpt_every, eval.* and a larger "
+                                   "train.iterations; change them with --no-resume or a new --out.")
     _common(p)
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start the fine-tuning (warm start and DxMI) over even if a checkpoint exists, keeping the "
+                        "pretrained model: the way to change the sampler's or training's settings in a run folder")
     p.set_defaults(func=cmd_train)
 
     for name, func, helptext in (("sample", cmd_sample, "draw samples from a trained run"),
@@ -295,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(e: BaseException, limit: int = 600) -> str:
+    """The one line the CLI prints for an error: its first line, cut to ``limit`` characters."""
+    from dxmi.io import shorten
+
+    text = str(e).strip()
+    return shorten(text.splitlines()[0], limit) if text else type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -313,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dxmi: interrupted; the last checkpoint is kept, run the same command to resume", file=sys.stderr)
         return 130
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError, ImportError) as e:
-        msg: Any = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"dxmi: error: {msg}", file=sys.stderr)
+        print(f"dxmi: error: {error_line(e)}", file=sys.stderr)
         return 2
     finally:
         shutdown(synchronise=finished)
