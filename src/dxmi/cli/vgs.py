@@ -5,9 +5,12 @@
     dxmi vgs-evaluate --out runs/vgs_gmm
     dxmi vgs-plot --out runs/vgs_gmm
     dxmi vgs-train --target mypkg.energies:banana --dim 2 --out runs/banana
+    dxmi vgs-sample --out runs/banana --allow-import mypkg.energies
 
 The run folder holds ``vgs.yaml`` (target, dim and the full config), the trainer's checkpoints and
-``metrics.csv``; later commands read the target and config from it.
+``metrics.csv``; later commands read the target and config from it. Reading a folder never imports
+code on its own: a ``module:function`` target named there is loaded only with ``--allow-import MODULE``
+(or when given again with ``--target``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 import yaml
 
 from dxmi.config import ConfigError
+from dxmi.io import read_yaml
 
 CONFIG_FILE = "vgs.yaml"
 
@@ -36,6 +40,10 @@ def _args(p: argparse.ArgumentParser, train: bool) -> None:
                    help="override a VGS option, e.g. --set iterations=500 --set net.hidden=256 (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    if not train:
+        p.add_argument("--allow-import", dest="allow_import", action="append", default=[], metavar="MODULE",
+                       help="a run folder whose vgs.yaml names a module:function target imports MODULE (runs its "
+                            "code) only when it is named here; built-in targets need nothing (repeatable)")
 
 
 def _load_run(args: argparse.Namespace) -> tuple[Any, Any, Path]:
@@ -46,10 +54,16 @@ def _load_run(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     out = Path(args.out)
     saved: dict[str, Any] = {}
     if (out / CONFIG_FILE).is_file():
-        saved = yaml.safe_load((out / CONFIG_FILE).read_text()) or {}
+        saved = read_yaml(out / CONFIG_FILE, "VGS run config") or {}
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{out / CONFIG_FILE}: expected a mapping (target, dim, config)")
     name = args.target or saved.get("target")
     if name is None:
         raise ConfigError(f"give --target (no {out / CONFIG_FILE} to read it from)")
+    if not isinstance(name, str):
+        raise ConfigError(f"{out / CONFIG_FILE}: target must be a string, got {name!r}")
+    if args.target is None:
+        check_import_allowed(name, getattr(args, "allow_import", []), out / CONFIG_FILE)
     dim = args.dim if args.dim is not None else saved.get("dim")
     target = make_target(name, dim)
     overrides = list(args.overrides)
@@ -61,16 +75,27 @@ def _load_run(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     return target, cfg, out
 
 
+def check_import_allowed(target: str, allowed: list[str], source: Path) -> None:
+    """A ``module:function`` target read from a run folder (``source``) imports ``module``, which runs
+    its code: only with ``--allow-import MODULE``. A target given on the command line is explicit."""
+    if ":" not in target:
+        return
+    module = target.split(":", 1)[0]
+    if module not in allowed:
+        raise ConfigError(f"{source} names the user target {target!r}: loading it imports (runs) the module "
+                          f"{module!r}; pass --allow-import {module} if you trust it, or --target {target}")
+
+
 def _trained(args: argparse.Namespace) -> tuple[Any, Any, Any, Path]:
     from dxmi.algorithms.vgs import VGS
-    from dxmi.training.checkpoint import CheckpointManager
+    from dxmi.training.checkpoint import CheckpointManager, restore_state
 
     target, cfg, out = _load_run(args)
     algo = VGS(target.to(cfg.device), cfg)
     ckpt = CheckpointManager(out / "checkpoints")
     if not ckpt.exists():
         raise FileNotFoundError(f"no trained sampler in {out} (run dxmi vgs-train first)")
-    algo.load_state_dict(ckpt.load(torch.device(cfg.device))["algorithm"])
+    restore_state(algo, ckpt.load(torch.device(cfg.device)).get("algorithm"), ckpt.last, "trained sampler")
     return target, cfg, algo, out
 
 
