@@ -103,19 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from dxmi.anomaly.data import adbench_files
+    from dxmi.anomaly.data import find_adbench
     from dxmi.anomaly.detector import DxMIDetectorConfig, LangevinDetectorConfig, VGSDetectorConfig
 
-    files = {**adbench_files("classical", args.data_root), **adbench_files("mvtec", args.data_root)}
-    if args.datasets:
-        names = args.datasets.split(",")
-    elif args.quick:
-        names = QUICK_TABULAR + QUICK_MVTEC
-    else:
-        names = list(files)
-    unknown = [n for n in names if n not in files]
-    if unknown:
-        p.error(f"unknown dataset(s) {unknown}; available: {sorted(files)}")
+    requested = args.datasets.split(",") if args.datasets else (QUICK_TABULAR + QUICK_MVTEC if args.quick else None)
+    try:  # only the collection folders (tabular, MVTec) of the requested datasets must exist
+        files = find_adbench(requested, args.data_root)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    names = list(files)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])
     methods = args.methods.split(",")
     if set(methods) - set(METHODS):

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dxmi.io import FileFormatError, check_file, load_npy, load_npz, load_torch, read_text, reading
+
 
 @dataclass(frozen=True)
 class Split:
@@ -78,24 +80,55 @@ def adbench_files(collection: str, root: str | Path | None = None) -> dict[str, 
     return dict(sorted(files.items(), key=lambda kv: kv[0].lower()))
 
 
+def collection_of(name: str) -> str:
+    """The ADBench collection a dataset name belongs to (``mvtec_*``: mvtec, else classical)."""
+    return "mvtec" if name.startswith("mvtec_") else "classical"
+
+
+def find_adbench(names: list[str] | None = None, root: str | Path | None = None) -> dict[str, Path]:
+    """Name -> file of the ADBench datasets ``names`` (in that order), reading only the collection
+    folders they belong to; ``None``: every dataset of the collection folders that exist. A missing
+    folder is an error only when a requested dataset lives there (FileNotFoundError naming it); an
+    unknown name is a ValueError listing the available ones."""
+    if names is None:
+        files: dict[str, Path] = {}
+        for collection in COLLECTIONS:
+            try:
+                files.update(adbench_files(collection, root))
+            except FileNotFoundError:
+                continue
+        if not files:
+            folders = [str(Path(root or shared_data_root()) / c) for c in COLLECTIONS.values()]
+            raise FileNotFoundError(f"ADBench data not found at {' or '.join(folders)} (set DXMI_SHARED_DATA)")
+        return files
+    available: dict[str, Path] = {}
+    for collection in dict.fromkeys(collection_of(n) for n in names):
+        available.update(adbench_files(collection, root))
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; available: {sorted(available)}")
+    return {n: available[n] for n in names}
+
+
 def load_labelled(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(X, y) from ``.npz`` (keys X, y), ``.npy`` (X only) or ``.csv`` (numeric; a column named
     ``label`` / ``y`` / ``is_anomaly`` in a header row becomes y). y is None when absent."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+    path = check_file(path, "data", allow_empty=True)
     if path.suffix == ".npz":
-        d = np.load(path)
+        d = load_npz(path, "data archive")
         if "X" not in d:
             raise ValueError(f"{path}: an .npz needs an array 'X' (and optionally 'y'); has {list(d.keys())}")
         return d["X"].astype(np.float32), (d["y"].astype(np.int64) if "y" in d else None)
     if path.suffix == ".npy":
-        return np.load(path).astype(np.float32), None
+        return load_npy(path, "data array").astype(np.float32), None
     if path.suffix == ".csv":
-        with open(path) as f:
-            first = f.readline().strip().split(",")
+        lines = read_text(path, "CSV data").splitlines()
+        if not any(ln.strip() for ln in lines):
+            raise FileFormatError(f"{path}: the CSV data file is empty")
+        first = lines[0].strip().split(",")
         has_header = any(not _is_number(c) for c in first)
-        arr = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2)
+        with reading(path, "CSV data"):
+            arr = np.loadtxt(lines[1 if has_header else 0:], delimiter=",", ndmin=2)
         if has_header:
             names = [c.strip().strip('"').lower() for c in first]
             for label in ("label", "y", "is_anomaly"):
@@ -155,13 +188,9 @@ def _masks(m: Any) -> np.ndarray | None:
 
 def load_feature_maps(path: str | Path) -> FeatureMaps:
     """Load UniAD-style per-location feature maps (see the module docstring for the formats)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature-map file not found: {path}")
+    path = check_file(path, "feature-map", allow_empty=True)
     if path.suffix == ".pt":
-        import torch
-
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_torch(path, "feature-map file")
         if isinstance(obj, dict):
             if "features" not in obj:
                 raise ValueError(f"{path}: a dict needs 'features' (and optionally 'masks', 'labels'); has {list(obj)}")
@@ -169,16 +198,16 @@ def load_feature_maps(path: str | Path) -> FeatureMaps:
                                _np(obj["labels"]).astype(np.int64) if obj.get("labels") is not None else None)
         return FeatureMaps(_np(obj).astype(np.float32))
     if path.suffix == ".npz":
-        d = np.load(path)
+        d = load_npz(path, "feature-map archive")
         if "features" not in d:
             raise ValueError(f"{path}: needs an array 'features'; has {list(d.keys())}")
         return FeatureMaps(d["features"].astype(np.float32), _masks(d["masks"]) if "masks" in d else None,
                            d["labels"].astype(np.int64) if "labels" in d else None)
     if path.suffix == ".npy":
         masks_p, labels_p = path.with_name(path.stem + "_masks.npy"), path.with_name(path.stem + "_labels.npy")
-        return FeatureMaps(np.load(path).astype(np.float32),
-                           _masks(np.load(masks_p)) if masks_p.is_file() else None,
-                           np.load(labels_p).astype(np.int64) if labels_p.is_file() else None)
+        return FeatureMaps(load_npy(path, "feature maps").astype(np.float32),
+                           _masks(load_npy(masks_p, "masks")) if masks_p.is_file() else None,
+                           load_npy(labels_p, "labels").astype(np.int64) if labels_p.is_file() else None)
     raise ValueError(f"{path}: unsupported feature-map file type {path.suffix!r} (use .pt, .npy or .npz)")
 
 
