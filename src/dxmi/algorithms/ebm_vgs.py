@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.base import Algorithm
 from dxmi.algorithms.vgs import VGS, VGSConfig
 from dxmi.energies.base import Energy
 from dxmi.nets.mlp import check_shape
@@ -64,7 +64,13 @@ class VGSNegatives:
 
 
 class EBMVGS(Algorithm):
-    """Contrastive divergence with VGS negatives. ``update(batch (B, D)) -> Metrics``."""
+    """Contrastive divergence with VGS negatives. ``update(batch (B, D)) -> Metrics``.
+
+    The inner VGS steps under this algorithm's hooks (loss scaler, DDP wrappers of its ``vgs_*``
+    modules, cross-rank mean), so the energy and the sampler train alike under fp16 or torchrun.
+    """
+
+    supports_distributed = True
 
     def __init__(self, energy_model: Energy, dim: int, cfg: VGSConfig, energy_lr: float = 1e-3,
                  reg: float = 0.1, vgs_steps: int = 1, max_grad_norm: float | None = 1.0,
@@ -87,18 +93,23 @@ class EBMVGS(Algorithm):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.negatives.vgs.load_extra_state(state)
 
+    def _share_hooks(self) -> None:
+        """Hand this algorithm's scaler, wrappers and cross-rank mean to the inner VGS."""
+        vgs = self.negatives.vgs
+        vgs.grad_scaler, vgs.reduce_mean = self.grad_scaler, self.reduce_mean
+        vgs.wrappers = None if self.wrappers is None else {
+            k.removeprefix("vgs_"): w for k, w in self.wrappers.items() if k.startswith("vgs_")}
+
     def update(self, batch: Batch) -> Metrics:
         batch = self.unlabelled(batch)
         check_shape("EBMVGS batch", batch, (None, self.dim))
+        self._share_hooks()
         neg = self.negatives.sample(batch.shape[0], self.generator)
-        e_pos, e_neg = self.energy_model(batch), self.energy_model(neg)
+        energy = self.trained("energy")
+        e_pos, e_neg = energy(batch), energy(neg)
         m_pos, m_neg = self.energy_model.magnitude(batch, e_pos), self.energy_model.magnitude(neg, e_neg)
         loss = e_pos.mean() - e_neg.mean() + self.reg * (m_pos.pow(2).mean() + m_neg.pow(2).mean())
-        opt = self.optimizers["energy"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        clip(list(self.energy_model.parameters()), self.max_grad_norm)
-        opt.step()
+        self.optimizer_step("energy", loss, self.max_grad_norm)
         self.energy_model.zero_grad(set_to_none=True)
         vm = self.negatives.update()
         self.energy_model.zero_grad(set_to_none=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.base import Algorithm
 from dxmi.energies.base import Energy
 from dxmi.records import Batch, Metrics
 from dxmi.validation import check_ranges
@@ -62,6 +62,7 @@ class LangevinCD(Algorithm):
     """Short-run Langevin contrastive divergence on an energy passed in."""
 
     name = "langevin_cd"
+    supports_distributed = True
 
     def __init__(self, energy: Energy, config: LangevinCDConfig, generator: torch.Generator | None = None):
         self.energy, self.config = energy, config
@@ -108,17 +109,14 @@ class LangevinCD(Algorithm):
             raise ValueError(f"LangevinCD.update: expected data batch ({cfg.batch_size}, {self.energy.sample_shape}), "
                              f"received {tuple(batch.shape)}")
         self.train(True)
-        neg = self.negatives(cfg.batch_size)
-        opt = self.optimizers["energy"]
-        opt.zero_grad(set_to_none=True)
-        e_data, e_model = self.energy(batch), self.energy(neg)
+        neg = self.negatives(cfg.batch_size)  # each rank's own chains under torchrun
+        energy = self.trained("energy")
+        e_data, e_model = energy(batch), energy(neg)
         loss = e_data.mean() - e_model.mean()
         if cfg.gamma > 0:
             m_data, m_model = self.energy.magnitude(batch, e_data), self.energy.magnitude(neg, e_model)
             loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
-        loss.backward()
-        gnorm = clip(list(self.energy.parameters()), cfg.energy_grad_clip)
-        opt.step()
+        gnorm = self.optimizer_step("energy", loss, cfg.energy_grad_clip)
         self.iteration += 1
         return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),
                           grad_norm_energy=gnorm)

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dxmi.algorithms.base import Algorithm, clip
+from dxmi.algorithms.base import Algorithm
 from dxmi.baselines.mala import MALAChains
 from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.records import Batch, Metrics
@@ -199,11 +199,15 @@ def _value(target: Target, cfg: VGSConfig, net: ValueNetConfig) -> VGSValue:
 
 
 class ParamHolder(nn.Module):
-    """One parameter as a module, so that it is checkpointed with the algorithm's modules."""
+    """One parameter as a module, so that it is checkpointed with the algorithm's modules;
+    ``forward()`` returns it (what a distributed run wraps, to average its gradient over ranks)."""
 
     def __init__(self, p: nn.Parameter):
         super().__init__()
         self.p = p
+
+    def forward(self) -> Tensor:
+        return self.p
 
 
 def no_data(n: int, generator: torch.Generator) -> Tensor:
@@ -212,7 +216,13 @@ def no_data(n: int, generator: torch.Generator) -> Tensor:
 
 
 class VGS(Algorithm):
-    """Value Gradient Sampler training on a known target. ``update(batch)`` ignores ``batch``."""
+    """Value Gradient Sampler training on a known target. ``update(batch)`` ignores ``batch``.
+
+    Under torchrun every rank rolls out its own ``batch_size`` trajectories (its own generator);
+    the value and ``s_init`` gradients are averaged over ranks through :meth:`trained`.
+    """
+
+    supports_distributed = True
 
     def __init__(self, target: Target, cfg: VGSConfig, sampler: ValueGradientSampler | None = None,
                  generator: torch.Generator | None = None):
@@ -321,7 +331,7 @@ class VGS(Algorithm):
             x_all, t_all, mu_all = torch.cat([x_all, x_r]), torch.cat([t_all, t_r]), torch.cat([mu_all, mu_r])
             y_all, fresh = torch.cat([y_all, y_r]), torch.cat([fresh, torch.zeros_like(y_r, dtype=torch.bool)])
         mb = cfg.td_batch or B
-        params = list(s.value.parameters())
+        value = self.trained("value")
         losses: list[Tensor] = []
         for _ in range(cfg.n_update):
             perm = torch.randperm(len(y_all), generator=self.generator, device=x_all.device)
@@ -333,19 +343,16 @@ class VGS(Algorithm):
                     y = y.clone()
                     y[f] = y_f
                     final_energies.append(e_last)
-                loss = TD_LOSSES[cfg.td_loss](s.value(x, t), y) / D
-                self.optimizers["value"].zero_grad(set_to_none=True)
-                loss.backward()
-                clip(params, cfg.max_grad_norm)
-                self.optimizers["value"].step()
+                loss = TD_LOSSES[cfg.td_loss](value(x, t), y) / D
+                self.optimizer_step("value", loss, cfg.max_grad_norm)
                 losses.append(loss.detach())
         s_loss = torch.zeros(())
         if cfg.learn_s_init:
-            x0 = s.initial(B + cfg.replay_chains, self.generator)  # one draw per path of the iteration
-            s_loss = (s.cost_to_go(x0, 0).mean() - s.tau * s.log_det_init()) / D
-            self.optimizers["s_init"].zero_grad(set_to_none=True)
-            s_loss.backward()
-            self.optimizers["s_init"].step()
+            log_s = self.trained("s_init")()  # = s.log_s_init (its DDP wrapper's output under torchrun)
+            x0 = s.initial(B + cfg.replay_chains, self.generator, log_s)  # one draw per path of the iteration
+            s_loss = (s.cost_to_go(x0, 0).mean() - s.tau * s.log_det_init(log_s)) / D
+            # the gradient reaches s_init only: V is differentiated in x_0, its weights are left alone
+            self.optimizer_step("s_init", s_loss, None, inputs=[s.log_s_init])
             s.value.zero_grad(set_to_none=True)
         with torch.no_grad():
             for p_t, p in zip(self.value_target.parameters(), s.value.parameters()):

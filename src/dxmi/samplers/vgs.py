@@ -236,11 +236,13 @@ class ValueGradientSampler(nn.Module):
         """The initial scale: ``()`` (shared) or ``(D,)`` (per coordinate)."""
         return self.log_s_init.exp()
 
-    def log_det_init(self) -> Tensor:
-        """``log det`` of the initial scale matrix: ``D log s_init``, or ``sum_d log s_init_d`` per coordinate."""
-        if self.log_s_init.dim() == 0:
-            return self.eff_dim * self.log_s_init
-        return self.log_s_init.sum()
+    def log_det_init(self, log_s: Tensor | None = None) -> Tensor:
+        """``log det`` of the initial scale matrix: ``D log s_init``, or ``sum_d log s_init_d`` per coordinate.
+        ``log_s`` stands in for ``log_s_init`` (the output of its distributed wrapper in training)."""
+        log_s = self.log_s_init if log_s is None else log_s
+        if log_s.dim() == 0:
+            return self.eff_dim * log_s
+        return log_s.sum()
 
     def clipped_energy(self, x: Tensor) -> Tensor:
         """``E(x)`` bounded by the energy clip: ``(B, D) -> (B,)``."""
@@ -290,10 +292,12 @@ class ValueGradientSampler(nn.Module):
             a, s = a[:, None], s[:, None]
         return a * x + mu + s * self.target.project(noise)
 
-    def initial(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``x_0 = s_init z``, ``z ~ N(0, I)`` (COM-free for particles): ``(n, D)``, differentiable in s_init."""
+    def initial(self, n: int, generator: torch.Generator | None = None, log_s: Tensor | None = None) -> Tensor:
+        """``x_0 = s_init z``, ``z ~ N(0, I)`` (COM-free for particles): ``(n, D)``, differentiable in s_init
+        (in ``log_s`` when given, which stands in for ``log_s_init``)."""
         z = torch.randn(n, self.dim, generator=generator, device=self.log_s_init.device)
-        return self.s_init * self.target.project(z)
+        s_init = self.s_init if log_s is None else log_s.exp()
+        return s_init * self.target.project(z)
 
     @torch.no_grad()
     def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
