@@ -1,5 +1,6 @@
-"""Scale-out: 2 processes (gloo on CPU) stay in sync under DxMI; the averaged update equals the
-single-process update on the combined batch where that is exact; resume; the CLI under torchrun."""
+"""Scale-out: 2 processes (gloo on CPU) stay in sync under DxMI, GCD, VGS, LangevinCD and EBM-VGS;
+the averaged update equals the single-process update on the combined batch where that is exact;
+resume; the CLI under torchrun."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, DxMIConfig
-from dxmi.algorithms.base import MethodAsForward
+from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
+from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.algorithms.ebm_vgs import EBMVGS
+from dxmi.algorithms.vgs import VGS, make_config
 from dxmi.config import load_config
 from dxmi.data import make_toy2d
 from dxmi.diffusion import EpsilonModel
@@ -25,6 +28,7 @@ from dxmi.nets import TimeMLP
 from dxmi.policies import DDPMSubsequencePolicy
 from dxmi.records import Metrics, Trajectory
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
+from dxmi.targets import make_target
 from dxmi.training import load_checkpoint
 from dxmi.training.distributed import Distributed, shutdown
 from dxmi.training.loop import NonFiniteLossError, Trainer
@@ -47,7 +51,21 @@ def make_dxmi(init_seed: int, batch: int, value: str = "time_dependent", update:
     return SAMPLER_UPDATES[update](policy, val, energy, cfg, generator=torch.Generator().manual_seed(gen_seed))
 
 
-def flat_params(algo: DxMI) -> torch.Tensor:
+def make_ebm_algorithm(kind: str, init_seed: int, gen_seed: int) -> Algorithm:
+    """A small VGS (on the u1 target), LangevinCD or EBM-VGS (2D energy); ``init_seed`` sets the
+    initial parameters, ``gen_seed`` the generator of the update."""
+    torch.manual_seed(init_seed)
+    vgs = make_config("u1", ["num_steps=3", "batch_size=8", "net.hidden=16", "net.depth=2", "net.time_dim=8",
+                             "energy_clip=50.0", f"seed={init_seed}"])
+    g = torch.Generator().manual_seed(gen_seed)
+    if kind == "vgs":
+        return VGS(make_target("u1"), vgs, generator=g)
+    if kind == "ebm_vgs":
+        return EBMVGS(MLPEnergy(2, hidden=16, depth=2), 2, vgs, generator=g)
+    return LangevinCD(MLPEnergy(2, hidden=16, depth=2), LangevinCDConfig(batch_size=8, langevin_steps=2), generator=g)
+
+
+def flat_params(algo: Algorithm) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for m in algo.modules.values() for p in m.parameters()])
 
 
@@ -80,6 +98,14 @@ def _sync(d: Distributed) -> dict:
                 algo.update(d.shard(make_toy2d("8gaussians").sample(B_GLOBAL, data_gen)))
             out[f"{value}/{update}"] = {"start": start, "end": flat_params(algo), "s2": algo.s2.clone(),
                                         "samples": algo.buffer.samples.clone()}
+    for kind in ("vgs", "langevin_cd", "ebm_vgs"):
+        algo = d.wrap(make_ebm_algorithm(kind, 100 + d.rank, d.seed(1)))
+        start = flat_params(algo).clone()
+        data_gen = torch.Generator().manual_seed(0)
+        for _ in range(2):
+            algo.update(d.shard(make_toy2d("8gaussians").sample(16, data_gen)))
+        out[kind] = {"start": start, "end": flat_params(algo), "s2": torch.zeros(()),
+                     "samples": algo.generator.get_state().float()}  # per-rank generators: own streams
     return out
 
 
@@ -157,9 +183,10 @@ def ranks(tmp_path_factory) -> tuple[Path, list[dict]]:
 
 
 # -- tests -------------------------------------------------------------------------------------------
-def test_two_ranks_stay_in_sync_under_dxmi_and_gcd(ranks):
+def test_two_ranks_stay_in_sync(ranks):
+    """DxMI and GCD (both value kinds), VGS, LangevinCD and EBM-VGS."""
     _, res = ranks
-    assert len(res[0]["sync"]) == 4
+    assert len(res[0]["sync"]) == 7
     for key in res[0]["sync"]:
         r0, r1 = res[0]["sync"][key], res[1]["sync"][key]
         assert torch.equal(r0["start"], r1["start"]), f"{key}: DDP did not broadcast rank 0's initialisation"

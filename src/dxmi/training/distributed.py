@@ -134,8 +134,9 @@ class Distributed:
     def wrap(self, algorithm: Algorithm, find_unused_parameters: bool = False) -> Algorithm:
         """Give ``algorithm`` DDP wrappers of its train targets (:meth:`Algorithm.train_targets`:
         the modules it trains, or a :class:`MethodAsForward` of the method its loss runs) and the
-        cross-rank mean. DDP broadcasts rank 0's parameters at construction, so all ranks start
-        identical. An EMA copy has no trainable parameter and is not wrapped. No-op on one process.
+        cross-rank mean. DDP broadcasts rank 0's parameters at construction; the modules it does not
+        wrap (EMA copies, a VGS target value: no trainable parameter) are broadcast here, so all ranks
+        start identical. No-op on one process.
         """
         if not self.enabled:
             return algorithm
@@ -151,6 +152,12 @@ class Distributed:
             kwargs["broadcast_buffers"] = False
         algorithm.wrappers = {name: DistributedDataParallel(m, **kwargs)
                               for name, m in algorithm.train_targets().items()}
+        synced = {id(t) for w in algorithm.wrappers.values() for t in (*w.parameters(), *w.buffers())}
+        for m in algorithm.modules.values():
+            for t in (*m.parameters(), *m.buffers()):
+                if id(t) not in synced:
+                    synced.add(id(t))
+                    dist.broadcast(t.data, src=0)
         algorithm.reduce_mean = self.all_mean
         return algorithm
 
