@@ -15,6 +15,7 @@ from torch import nn
 from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.diffusion.ddpm import EpsilonModel
 from dxmi.nets.conditioning import num_classes
+from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics, split_batch
 
 
@@ -61,8 +62,6 @@ class DDPMTraining(Algorithm):
         loss = self.trained("model")(x, self.generator, y=y)  # = model.loss, gradient-synced under DDP
         gnorm = self.optimizer_step("model", loss, self.grad_clip)
         if self.ema_model is not None:
-            with torch.no_grad():
-                for pe, p in zip(self.ema_model.parameters(), self.model.parameters()):
-                    pe.lerp_(p.detach(), 1 - self.ema)
+            ema_update(self.ema_model, self.model, self.ema)
         self.iteration += 1
         return Metrics.of(loss=loss, grad_norm=gnorm)

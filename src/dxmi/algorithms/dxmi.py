@@ -39,9 +39,11 @@ import torch
 from torch import Tensor, nn
 
 from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.energies.base import Energy
 from dxmi.nets.conditioning import labels_for
+from dxmi.nets.ema import ema_update
 from dxmi.policies.base import GaussianPolicy
 from dxmi.records import Batch, Metrics, TransitionBatch, split_batch
 from dxmi.validation import check_ranges
@@ -245,11 +247,7 @@ class DxMI(Algorithm):
             data = data.detach().requires_grad_(True)
         e_data = energy(data, labels_for(self.energy, y))
         e_model = energy(self.buffer.samples.detach(), labels_for(self.energy, self.buffer.sample_labels))
-        loss = e_data.mean() - e_model.mean()
-        if cfg.gamma > 0:
-            m_data = self.energy.magnitude(data, e_data)  # parameter-free: safe outside the DDP wrapper
-            m_model = self.energy.magnitude(self.buffer.samples, e_model)
-            loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
+        loss = contrastive_divergence(self.energy, data, e_data, self.buffer.samples, e_model, cfg.gamma)
         extra: dict[str, Tensor] = {}
         if cfg.energy_r1 > 0:
             (g,) = torch.autograd.grad(e_data.sum(), data, create_graph=True)
@@ -314,12 +312,9 @@ class DxMI(Algorithm):
             self._update_ema()
         return m
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
         assert self.ema_policy is not None
-        d = self.config.policy_ema
-        for pe, p in zip(self.ema_policy.parameters(), self.policy.parameters()):
-            pe.lerp_(p.detach(), 1 - d)
+        ema_update(self.ema_policy, self.policy, self.config.policy_ema)
 
     @property
     def sampling_policy(self) -> GaussianPolicy:

@@ -5,7 +5,8 @@ One :meth:`EBMVGS.update` on a data batch ``x (B, D)``:
 1. negatives ``x^- ~`` VGS(E_theta) (``T`` steps, last step ``grad E_theta``);
 2. energy step on ``L = mean E(x) - mean E(x^-) + gamma (mean m(x)^2 + mean m(x^-)^2)``, where
    ``m = Energy.magnitude`` is the energy less any fixed base term (the loss of
-   :class:`~dxmi.algorithms.LangevinCD` and of DxMI's energy step);
+   :class:`~dxmi.algorithms.LangevinCD` and of DxMI's energy step, one function:
+   :func:`~dxmi.algorithms.losses.contrastive_divergence`);
 3. ``vgs_steps`` VGS TD iterations against the updated energy (:meth:`VGSNegatives.update`).
 
 :class:`VGSNegatives` is the reusable part: "give me negatives for this energy, and keep adapting to
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor
 
 from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.algorithms.vgs import VGS, VGSConfig
 from dxmi.energies.base import Energy
 from dxmi.nets.mlp import check_shape
@@ -107,8 +109,7 @@ class EBMVGS(Algorithm):
         neg = self.negatives.sample(batch.shape[0], self.generator)
         energy = self.trained("energy")
         e_pos, e_neg = energy(batch), energy(neg)
-        m_pos, m_neg = self.energy_model.magnitude(batch, e_pos), self.energy_model.magnitude(neg, e_neg)
-        loss = e_pos.mean() - e_neg.mean() + self.reg * (m_pos.pow(2).mean() + m_neg.pow(2).mean())
+        loss = contrastive_divergence(self.energy_model, batch, e_pos, neg, e_neg, self.reg)
         self.optimizer_step("energy", loss, self.max_grad_norm)
         self.energy_model.zero_grad(set_to_none=True)
         vm = self.negatives.update()

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from dxmi.algorithms.dxmi import DxMI
 from dxmi.records import Metrics
+from dxmi.values.returns import monte_carlo_returns
 
 
 class GCD(DxMI):
@@ -33,8 +34,7 @@ class GCD(DxMI):
                 self.running_cost(self.buffer.at(t), s[t + 1], cfg.sampler_skip_last_k)
                 for t in range(T)])  # (T, n)
             terminal = self.cost_to_go(s[T], torch.full((n,), T, device=s.device), y0)
-            # cost-to-go G_t = E(x_T) + sum_{k >= t} r_k (reverse cumulative sum over t)
-            to_go = terminal[None] + torch.flip(torch.cumsum(torch.flip(costs, [0]), 0), [0])
+            to_go = monte_carlo_returns(costs, terminal)  # G_t = E(x_T) + sum_{k >= t} r_k
             tt = torch.arange(T, device=s.device).repeat_interleave(n)
             x = s[:T].reshape(T * n, *s.shape[2:])
             baseline = self.cost_to_go(x, tt, y).reshape(T, n)

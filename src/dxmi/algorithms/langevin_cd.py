@@ -6,7 +6,8 @@ Langevin steps on the current energy,
     x^{k+1} = x^k - h grad_x E(x^k) + noise_scale * sqrt(2 h) eps,     eps ~ N(0, I),
 
 (noise_scale = 1 is exact Langevin for q proportional to exp(-E); short-run EBMs usually use less).
-The energy then takes one step on the same loss as DxMI's energy step,
+The energy then takes one step on the same loss as DxMI's energy step
+(:func:`~dxmi.algorithms.losses.contrastive_divergence`),
 
     L_E = mean E(x_data) - mean E(x^K) + gamma (mean E(x_data)^2 + mean E(x^K)^2).
 
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor
 
 from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.energies.base import Energy
 from dxmi.records import Batch, Metrics
 from dxmi.validation import check_ranges
@@ -112,10 +114,7 @@ class LangevinCD(Algorithm):
         neg = self.negatives(cfg.batch_size)  # each rank's own chains under torchrun
         energy = self.trained("energy")
         e_data, e_model = energy(batch), energy(neg)
-        loss = e_data.mean() - e_model.mean()
-        if cfg.gamma > 0:
-            m_data, m_model = self.energy.magnitude(batch, e_data), self.energy.magnitude(neg, e_model)
-            loss = loss + cfg.gamma * ((m_data**2).mean() + (m_model**2).mean())
+        loss = contrastive_divergence(self.energy, batch, e_data, neg, e_model, cfg.gamma)
         gnorm = self.optimizer_step("energy", loss, cfg.energy_grad_clip)
         self.iteration += 1
         return Metrics.of(loss_energy=loss, energy_data=e_data.mean(), energy_model=e_model.mean(),

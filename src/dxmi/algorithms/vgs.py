@@ -43,6 +43,7 @@ from torch.nn import functional as F
 from dxmi.algorithms.base import Algorithm
 from dxmi.baselines.mala import MALAChains
 from dxmi.config import ConfigError, from_dict, parse_override
+from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
 from dxmi.targets.base import Target
@@ -354,9 +355,7 @@ class VGS(Algorithm):
             # the gradient reaches s_init only: V is differentiated in x_0, its weights are left alone
             self.optimizer_step("s_init", s_loss, None, inputs=[s.log_s_init])
             s.value.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for p_t, p in zip(self.value_target.parameters(), s.value.parameters()):
-                p_t.lerp_(p, 1 - cfg.ema)
+        ema_update(self.value_target, s.value, cfg.ema)
         self.iteration += 1
         e = torch.cat(final_energies)  # clipped E(x_T) of the on-policy (TD-resampled or rollout) final states
         return Metrics.of(td_loss=torch.stack(losses).mean(), s_init=s.s_init.mean(), s_init_loss=s_loss,

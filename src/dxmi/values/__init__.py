@@ -1,7 +1,7 @@
 """Value functions V(x, t), t = 0..T-1 (V(., T) is the energy, which the algorithm supplies)."""
 
 from dxmi.values.base import CostToGo, ValueFunction
-from dxmi.values.returns import lambda_returns
+from dxmi.values.returns import lambda_returns, monte_carlo_returns
 from dxmi.values.shared import SharedEnergyValue
 from dxmi.values.time_cost import SigmoidTimeCost, TimeCost, ZeroTimeCost
 from dxmi.values.time_dependent import TimeDependentValue
@@ -15,4 +15,5 @@ __all__ = [
     "ValueFunction",
     "ZeroTimeCost",
     "lambda_returns",
+    "monte_carlo_returns",
 ]

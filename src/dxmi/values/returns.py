@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from dxmi.nets.mlp import check_shape
@@ -39,3 +40,19 @@ def lambda_returns(costs: Tensor, next_values: Tensor, terminal: Tensor, lam: fl
         g = costs[t] + boot
         out[t] = g
     return out
+
+
+def monte_carlo_returns(costs: Tensor, terminal: Tensor) -> Tensor:
+    """The cost of the rest of each path, ``G_t = E(x_T) + sum_{k >= t} c_k`` (a reverse cumulative
+    sum over t): :func:`lambda_returns` at ``lambda = 1`` without bootstrap values, equal up to the
+    order of the floating-point additions.
+
+    Args:
+        costs: ``(T, B)`` running costs ``c_t``.
+        terminal: ``(B,)`` terminal costs ``E(x_T)``.
+    Returns:
+        ``(T, B)`` the returns ``G_t``.
+    """
+    check_shape("monte_carlo_returns costs", costs, (None, None))
+    check_shape("monte_carlo_returns terminal", terminal, (costs.shape[1],))
+    return terminal[None] + torch.flip(torch.cumsum(torch.flip(costs, [0]), 0), [0])

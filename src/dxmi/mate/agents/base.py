@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from dxmi.mate.agents.encoder import Encoder
 from dxmi.mate.replay import EpisodeBatch
+from dxmi.nets.ema import ema_update
 from dxmi.records import Metrics
 from dxmi.validation import check_ranges
 
@@ -43,11 +44,9 @@ def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
                          nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
-@torch.no_grad()
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """``target <- (1 - tau) target + tau source`` parameter-wise."""
-    for t, s in zip(target.parameters(), source.parameters()):
-        t.lerp_(s, tau)
+    """``target <- (1 - tau) target + tau source`` parameter-wise (an EMA with decay ``1 - tau``)."""
+    ema_update(target, source, 1.0 - tau)
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
