@@ -29,6 +29,7 @@ EPILOG = """examples:
   dxmi anomaly fit --out runs/bc && dxmi anomaly evaluate --out runs/bc   # breast cancer, benign = normal
   dxmi train --config digits --out runs/digits        # images: 8x8 digits, UNet DDPM, T = 10, conv energy
   dxmi evaluate --out runs/digits --sampler base      # images: FD / precision / recall in classifier features
+  dxmi export --out runs/digits --to exports/digits   # the trained sampler as a diffusers pipeline folder
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -132,6 +133,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(json.dumps({k: round(v, 5) for k, v in res.items()}, indent=2))
     stem = eval_name(args.sampler, args.steps if args.sampler not in ("dxmi", "base", "ddpm") else None, args.spacing)
     print(f"wrote {Path(cfg.out) / f'eval_{stem}.json'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dxmi.export import export_diffusers
+    from dxmi.export.to_diffusers import SAMPLE_SEED_OFFSET
+
+    cfg = _resolve(args, from_run=True)
+    folder = export_diffusers(cfg, args.to, args.sampler, steps=args.steps, force=args.force)
+    print(f"wrote {folder} (a diffusers pipeline; see {folder / 'README.md'})")
+    print(f"  DiffusionPipeline.from_pretrained({str(folder)!r}, trust_remote_code=True)(batch_size=16, "
+          f"generator=torch.Generator().manual_seed({cfg.seed + SAMPLE_SEED_OFFSET}), output_type='pt').images")
     return 0
 
 
@@ -280,6 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
                            help="class-conditional models: draw class LABEL only (default: every class equally "
                                 "often, labels 0, 1, ..., K-1, 0, ...)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("export", help="write a run's sampler as a diffusers pipeline folder",
+                       description="Write the run's sampler as a folder that diffusers loads: "
+                                   "DiffusionPipeline.from_pretrained(DIR, trust_remote_code=True). The folder holds "
+                                   "the epsilon-network's weights, a scheduler with the sampler's timesteps, mean "
+                                   "coefficients and per-step sigmas, and the code (torch + diffusers, no dxmi); with "
+                                   "the same seed it draws what `dxmi sample` draws. Image runs on a DDPM base model.")
+    _common(p, config_default=None)
+    p.add_argument("--to", required=True, metavar="DIR", help="the folder to write (new, or an earlier export with "
+                                                              "--force)")
+    p.add_argument("--sampler", default="dxmi", choices=["dxmi", "base", "ddpm", "ddim"],
+                   help="dxmi (the trained sampler), base (the untrained T-step policy), ddpm (the base model's "
+                        "full ancestral chain) or ddim (--steps evenly spaced steps); default dxmi")
+    p.add_argument("--steps", type=int, default=None, help="ddim: the step count (default: the run's T)")
+    p.add_argument("--force", action="store_true", help="replace DIR when it holds an earlier export")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="samples vs data, energy landscape, trajectories, learning curves")
     _common(p, config_default=None)

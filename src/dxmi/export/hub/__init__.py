@@ -1,0 +1,1 @@
+"""Files copied into an exported diffusers folder (they import torch and diffusers, not dxmi)."""
