@@ -30,10 +30,11 @@ from typing import Any
 
 import torch
 
-from dxmi.algorithms.vgs import VGS, VGSConfig, make_config, train_vgs
+from dxmi.algorithms.vgs import VGS, VGSConfig, make_config
 from dxmi.baselines import ais, hmc, mala, mala_thinned
 from dxmi.metrics import particle_metrics, synthetic_metrics
 from dxmi.targets import Target, make_target
+from dxmi.training.vgs import train_vgs
 
 #: Quick-run reductions of the release settings (2 shared CPU cores): smaller value networks, fewer
 #: iterations and batches. The full run uses the presets unchanged.

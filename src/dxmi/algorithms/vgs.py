@@ -25,8 +25,8 @@ One :meth:`VGS.update` is one iteration of the paper's algorithm:
 4. ``V_target <- ema V_target + (1 - ema) V_online``.
 
 The data batch of :class:`~dxmi.training.Trainer` is ignored (the target is known); give the
-trainer :func:`no_data`. Energy evaluations (each ``E`` or ``grad E`` of one state counts one)
-are counted in ``n_energy_evals``.
+trainer :func:`no_data` (as :func:`dxmi.training.vgs.train_vgs` does). Energy evaluations (each ``E``
+or ``grad E`` of one state counts one) are counted in ``n_energy_evals``.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from torch.nn import functional as F
 
 from dxmi.algorithms.base import Algorithm
 from dxmi.baselines.mala import MALAChains
-from dxmi.config import ConfigError, from_dict, parse_override
 from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
+from dxmi.settings import ConfigError, from_dict, parse_override
 from dxmi.targets.base import Target
 from dxmi.validation import check_ranges
 from dxmi.values import lambda_returns
@@ -377,17 +377,5 @@ class VGS(Algorithm):
         return self.sampler.sample(n, generator, noise_scale=self.cfg.sample_noise, value=value)
 
 
-def train_vgs(target: Target, cfg: VGSConfig, out_dir: str, progress: bool = False, log_every: int = 50,
-              ckpt_every: int = 500, tensorboard: bool = False, resume: bool = True) -> VGS:
-    """Train VGS on ``target`` through the package's :class:`Trainer` (checkpoints, resume, CSV logs)."""
-    from dxmi.training.loop import Trainer
-
-    algo = VGS(target, cfg)
-    Trainer(algo, data=no_data, batch_size=1, steps=cfg.iterations, out_dir=out_dir, seed=cfg.seed,
-            device=cfg.device, log_every=log_every, ckpt_every=ckpt_every, progress=progress,
-            tensorboard=tensorboard, desc=f"vgs {target.name}").fit(resume=resume)
-    return algo
-
-
 __all__ = ["PRESETS", "TD_LOSSES", "VGS", "VGSConfig", "ValueNetConfig", "build_sampler", "make_config",
-           "no_data", "train_vgs"]
+           "no_data"]

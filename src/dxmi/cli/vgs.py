@@ -102,7 +102,7 @@ def _trained(args: argparse.Namespace) -> tuple[Any, Any, Any, Path]:
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from dxmi.algorithms.vgs import train_vgs
+    from dxmi.training.vgs import train_vgs
 
     target, cfg, out = _load_run(args)
     out.mkdir(parents=True, exist_ok=True)
