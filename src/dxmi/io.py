@@ -1,4 +1,4 @@
-"""Reading files: the one place where a file the package reads (a config, a checkpoint, a data array,
+"""Reading and writing files: the one place where a file the package reads (a config, a checkpoint, a data array,
 a run's metadata) is opened and parsed.
 
 Every reader here checks the path first (missing: ``FileNotFoundError``; a directory, an empty
@@ -8,13 +8,18 @@ safetensors file, malformed YAML or JSON, a 0-byte or corrupt ``.npy``, bad text
 real: a complex array is an error rather than silently losing its imaginary part.
 
 The CLI prints these errors as one line (``dxmi: error: ...``), without a traceback.
+
+Writes are atomic (:func:`atomic_write`, :func:`write_text_atomic`): a file the package writes is
+either complete or absent, never half-written.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "FileFormatError",
+    "atomic_write",
     "check_file",
     "load_npy",
     "load_npz",
@@ -32,9 +38,11 @@ __all__ = [
     "read_text",
     "read_yaml",
     "reading",
+    "remove_stale_tmp",
     "safetensors_metadata",
     "shorten",
     "summarise_values",
+    "write_text_atomic",
 ]
 
 #: the longest problem text quoted from a parser in one error message
@@ -174,3 +182,50 @@ def load_torch(path: str | os.PathLike[str], what: str = "torch file") -> Any:
 
     with reading(path, what) as p:
         return torch.load(p, map_location="cpu", weights_only=True)
+
+
+# -- writing -----------------------------------------------------------------------------------------
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_tmp(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files ``.<name>.*.tmp`` that an interrupted atomic write of ``path`` left
+    in its folder (a kill between the write and the rename); returns what was removed. Writes of one
+    target are sequential (one process saves a run's checkpoints), so any such file is stale."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for tmp in path.parent.glob(f"{glob.escape(_tmp_prefix(path))}*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
+    """Write ``path`` all or nothing: ``write(tmp)`` fills a temporary file in the same folder, which
+    is synced and renamed over ``path`` (a kill mid-write leaves the old file, or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """``path`` holds ``text``, written atomically (:func:`atomic_write`)."""
+    def w(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    atomic_write(Path(path), w)

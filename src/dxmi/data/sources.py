@@ -2,7 +2,9 @@
 
 ``DATASETS`` maps names to builders (a user point cloud, image files, the bundled digits / MNIST);
 other names fall through to the built-in 2D densities. A class-conditional run draws
-(image, label) pairs as :class:`dxmi.records.LabelledBatch`.
+(image, label) pairs as :class:`dxmi.records.LabelledBatch`. The builders read a run's settings
+through :class:`RunSettings` (what :class:`dxmi.config.RunConfig` provides), so the data layer does
+not depend on the run configuration.
 """
 
 from __future__ import annotations
@@ -10,26 +12,47 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from dxmi.config import ConfigError, RunConfig
 from dxmi.data.files import DataScale, PointCloudDataset, load_point_cloud
 from dxmi.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from dxmi.data.toy2d import make_toy2d
-from dxmi.io import read_json
+from dxmi.io import read_json, write_text_atomic
 from dxmi.records import Batch, LabelledBatch
-from dxmi.training.checkpoint import write_text_atomic
+from dxmi.settings import ConfigError
+
+
+class DataSection(Protocol):
+    """The ``data`` section of a run's settings: a dataset ``name`` and, for files, a ``path``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str | None: ...
+
+
+class RunSettings(Protocol):
+    """What the dataset builders read of a run's settings (:class:`dxmi.config.RunConfig` has it):
+    the ``data`` section and the run folder ``out``."""
+
+    @property
+    def data(self) -> DataSection: ...
+
+    @property
+    def out(self) -> str: ...
+
 
 # -- data ------------------------------------------------------------------------------------------
 #: ``OUT/data_scale.json``: the standardisation of a point cloud run (mean per coordinate, one scale)
 DATA_SCALE_FILE = "data_scale.json"
 
 
-def _point_file(cfg: RunConfig) -> Any:
+def _point_file(cfg: RunSettings) -> Any:
     """The point cloud of ``data.path``, standardised (:class:`DataScale`): models train on rows of
     mean 0 and RMS spread 1 whatever the file's units, and samples go back to those units through
     ``to_data_units``. The standardisation is the run's (``OUT/data_scale.json``, written when
@@ -68,11 +91,11 @@ def to_data_units(dataset: Any, x: Tensor) -> Tensor:
 
 
 # name -> builder; 2D names fall through to make_toy2d. Other modules may register more.
-def _image_dataset(name: str) -> Callable[[RunConfig], Any]:
+def _image_dataset(name: str) -> Callable[[RunSettings], Any]:
     return lambda cfg: make_image_dataset(name)
 
 
-def _image_files(cfg: RunConfig) -> ImageDataset:
+def _image_files(cfg: RunSettings) -> ImageDataset:
     """``data.path``: an image folder, a ``.npy`` / ``.npz`` array or the CIFAR-10 python batches."""
     from dxmi.data.image_files import load_images
 
@@ -82,7 +105,7 @@ def _image_files(cfg: RunConfig) -> ImageDataset:
     return load_images(cfg.data.path)
 
 
-DATASETS: dict[str, Callable[[RunConfig], Any]] = {
+DATASETS: dict[str, Callable[[RunSettings], Any]] = {
     "file": _point_file,
     "images": _image_files,
     "cifar10": _image_files,
@@ -90,7 +113,7 @@ DATASETS: dict[str, Callable[[RunConfig], Any]] = {
 }
 
 
-def build_dataset(cfg: RunConfig) -> Any:
+def build_dataset(cfg: RunSettings) -> Any:
     """A dataset with ``sample(n, generator) -> (n, *S)``."""
     builder = DATASETS.get(cfg.data.name)
     return builder(cfg) if builder is not None else make_toy2d(cfg.data.name)

@@ -9,17 +9,23 @@ a :class:`CheckpointManager` opens the folder).
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from dxmi.io import FileFormatError, load_safetensors, reading, safetensors_metadata, shorten
+from dxmi.io import (  # noqa: F401 - the atomic writes live in dxmi.io; re-exported
+    FileFormatError,
+    atomic_write,
+    load_safetensors,
+    reading,
+    remove_stale_tmp,
+    safetensors_metadata,
+    shorten,
+    write_text_atomic,
+)
 
 _TENSOR = "__tensor__"
 
@@ -60,42 +66,6 @@ def _unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
     return obj
 
 
-def _tmp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def remove_stale_tmp(path: str | Path) -> list[Path]:
-    """Delete the temporary files ``.<name>.*.tmp`` that an interrupted atomic write of ``path`` left
-    in its folder (a kill between the write and the rename); returns what was removed. Writes of one
-    target are sequential (one process saves a run's checkpoints), so any such file is stale."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    removed = []
-    for tmp in path.parent.glob(f"{glob.escape(_tmp_prefix(path))}*.tmp"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Save a nested state (modules, optimisers, generator states, counters) atomically."""
     from safetensors.torch import save_file
@@ -104,7 +74,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     tensors: dict[str, Tensor] = {}
     skeleton = _flatten(state, "", tensors)
     meta = {"dxmi_state": json.dumps(skeleton)}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return path
 
 
@@ -155,13 +125,6 @@ def restore_state(target: Any, state: Any, path: str | Path, what: str = "checkp
             f"{path}: the {what} does not fit the model built from the current settings ({_mismatch_detail(e)}); "
             f"were the settings (config.yaml or --set) changed after it was written? Use the settings it was "
             f"written with, or start over (--no-resume, or a new run folder)") from None
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    def w(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
-    _atomic_write(Path(path), w)
 
 
 class CheckpointManager:
