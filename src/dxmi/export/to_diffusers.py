@@ -102,7 +102,7 @@ def _unet_config(cfg: RunConfig, shape: tuple[int, ...]) -> dict[str, Any]:
     n = cfg.pretrain.net
     return {"in_channels": shape[0], "channels": n.channels, "channel_mult": list(n.channel_mult),
             "num_res_blocks": n.num_res_blocks, "attention_resolutions": list(n.attention_resolutions),
-            "image_size": shape[1], "out_channels": None, "dropout": n.dropout, "num_classes": n.num_classes,
+            "sample_size": shape[1], "out_channels": None, "dropout": n.dropout, "num_classes": n.num_classes,
             "heads": 1, "groups": n.groups, "time_scale": 1.0}
 
 

@@ -25,17 +25,18 @@ class DxMIUNetOutput(BaseOutput):  # type: ignore[misc]
 
 
 class DxMIUNet(ModelMixin, ConfigMixin):  # type: ignore[misc]
-    """The network ``UNet(**config)`` behind the diffusers model interface; its weights live under ``net.``."""
+    """The network ``UNet(**config)`` behind the diffusers model interface (``sample_size`` is the UNet's
+    ``image_size``, named as diffusers names it); its weights live under ``net.``."""
 
     @register_to_config
     def __init__(self, in_channels: int = 3, channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 2),
-                 num_res_blocks: int = 2, attention_resolutions: tuple[int, ...] = (16,), image_size: int = 32,
+                 num_res_blocks: int = 2, attention_resolutions: tuple[int, ...] = (16,), sample_size: int = 32,
                  out_channels: int | None = None, dropout: float = 0.0, num_classes: int = 0, heads: int = 1,
                  groups: int = 32, time_scale: float = 1.0):
         super().__init__()
         self.net = UNet(in_channels, channels=channels, channel_mult=tuple(channel_mult),
                         num_res_blocks=num_res_blocks, attention_resolutions=tuple(attention_resolutions),
-                        image_size=image_size, out_channels=out_channels, dropout=dropout, num_classes=num_classes,
+                        image_size=sample_size, out_channels=out_channels, dropout=dropout, num_classes=num_classes,
                         heads=heads, groups=groups, time_scale=time_scale)
 
     @property

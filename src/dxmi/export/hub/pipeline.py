@@ -42,7 +42,7 @@ class DxMIPipeline(DiffusionPipeline):  # type: ignore[misc]
         The noise comes from ``generator`` on the generator's device (default: the pipeline's)."""
         device = self._execution_device
         cfg = self.unet.config
-        size = cfg.sample_size if hasattr(cfg, "sample_size") else cfg.image_size
+        size = cfg.sample_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         channels = cfg.in_channels
         classes = self.num_classes
