@@ -1,12 +1,14 @@
 """The part every energy detector shares: its settings (:class:`DetectorConfig`), PyOD's
 ``fit`` / ``decision_function`` / ``predict`` over an energy E_phi, save / load, and resumable fits.
+The detectors are scikit-learn estimators and PyOD detectors (:mod:`dxmi.anomaly.estimator`).
 
 The score of x is the energy E_phi(s(x)) of the standardised (and by default whitened) input s(x),
 fitted on the training data and part of the model (:mod:`dxmi.anomaly.inputs`). A subclass says
 only how the energy is trained (:meth:`EnergyDetector.build_algorithm`, see
 :mod:`dxmi.anomaly.detector`); the training itself runs through ``dxmi.training.Trainer``.
-``save(folder)`` writes ``model.safetensors`` (energy weights + standardisation) and
-``config.json`` (kind, input dimension, configuration); :func:`read_saved` reads them back.
+``save(folder)`` writes ``model.safetensors``, a checkpoint of :mod:`dxmi.training.checkpoint`
+(energy weights, standardisation, training scores, and kind, input dimension and configuration as
+JSON metadata); :func:`read_saved` reads it back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import inspect
 import json
 import tempfile
 from abc import ABC, abstractmethod
@@ -27,14 +30,18 @@ import torch
 from torch import Tensor, nn
 
 from dxmi.algorithms.base import Algorithm
+from dxmi.anomaly.estimator import DetectorBase, DetectorMixin, not_fitted
 from dxmi.anomaly.inputs import Standardizer, as_matrix
+from dxmi.config import from_dict
 from dxmi.energies import MLPEnergy
-from dxmi.io import FileFormatError, load_safetensors, read_json
+from dxmi.io import FileFormatError, load_safetensors, read_json, safetensors_metadata
 from dxmi.training import Trainer
+from dxmi.training.checkpoint import load_checkpoint, save_checkpoint
 from dxmi.validation import check_ranges
 
 MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+LEGACY_CONFIG_FILE = "config.json"  # the earlier layout's settings file, read by read_saved
+LEGACY_FEATURE_MAP_FILE = "feature_map.json"
 
 
 @dataclass
@@ -97,23 +104,90 @@ class DetectorConfig:
             raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
 
 
-class EnergyDetector(ABC):
+class EnergyDetector(DetectorMixin, ABC, DetectorBase):
     """fit / decision_function / predict / save over an energy E_phi; subclasses build the training
-    algorithm (:meth:`build_algorithm`)."""
+    algorithm (:meth:`build_algorithm`).
+
+    A scikit-learn estimator and a PyOD detector (:mod:`dxmi.anomaly.estimator`): the constructor
+    takes the fields of :attr:`config_class` as keyword arguments (``DxMIDetector(iterations=200,
+    gamma=0.5)``) and only stores them; they are checked at ``fit``, and :attr:`config` is them as
+    a checked config object. After ``fit``: ``energy_``, ``standardizer_``, ``n_features_in_``,
+    ``decision_scores_`` (training scores), ``threshold_``, ``labels_``, ``last_metrics_``.
+    """
 
     kind: ClassVar[str]
     config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
 
-    def __init__(self, config: DetectorConfig | None = None, **overrides: Any):
-        cfg = config or self.config_class()
-        if not isinstance(cfg, self.config_class):
-            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(cfg).__name__}")
-        self.config = dataclasses.replace(cfg, **overrides) if overrides else cfg
-        self.energy: MLPEnergy | None = None
-        self.standardizer: Standardizer | None = None
-        self.decision_scores_: np.ndarray | None = None
-        self.threshold_: float | None = None
-        self.last_metrics: dict[str, float] = {}
+    def __init__(self, **params: Any):
+        defaults = self._param_defaults()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown option(s) {unknown}; valid: {sorted(defaults)}")
+        for name, default in defaults.items():
+            setattr(self, name, params.get(name, default))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        clash = sorted(f.name for f in dataclasses.fields(cls.config_class) if hasattr(cls, f.name))
+        if clash:
+            raise TypeError(f"{cls.__name__}: option(s) {clash} of {cls.config_class.__name__} clash with attributes")
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _keyword_init(cls)  # type: ignore[method-assign]
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(cls.config_class):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+            else:
+                raise TypeError(f"{cls.config_class.__name__}.{f.name} has no default")
+        return out
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return sorted(f.name for f in dataclasses.fields(cls.config_class))
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig) -> Any:
+        """The detector with the options of ``config`` (a :attr:`config_class`)."""
+        if not isinstance(config, cls.config_class):
+            raise TypeError(f"{cls.__name__} takes a {cls.config_class.__name__}, got {type(config).__name__}")
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+
+    @property
+    def config(self) -> DetectorConfig:
+        """The options as a checked :attr:`config_class`, typed like a run config ("3e-4" is a float);
+        a bad one is a ``ValueError`` naming it."""
+        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()}
+        return from_dict(self.config_class, params, self.kind)
+
+    # fitted state under scikit-learn's trailing-underscore names; the plain names read (and, for a
+    # hand-built detector, set) the same attributes
+    @property
+    def energy(self) -> MLPEnergy | None:
+        return getattr(self, "energy_", None)
+
+    @energy.setter
+    def energy(self, value: MLPEnergy | None) -> None:
+        self.energy_ = value
+
+    @property
+    def standardizer(self) -> Standardizer | None:
+        return getattr(self, "standardizer_", None)
+
+    @standardizer.setter
+    def standardizer(self, value: Standardizer | None) -> None:
+        self.standardizer_ = value
+
+    @property
+    def last_metrics(self) -> dict[str, float]:
+        return dict(getattr(self, "last_metrics_", {}))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.energy is not None and self.standardizer is not None
 
     # -- parts ----------------------------------------------------------------------------------
     def build_energy(self, standardizer: Standardizer) -> MLPEnergy:
@@ -155,10 +229,10 @@ class EnergyDetector(ABC):
         if resume and workdir is None:
             raise ValueError("resume=True needs the workdir of the run to continue")
         x = as_matrix(X)
-        self.standardizer = Standardizer.fit(x.to(c.device), whiten=c.whiten)
-        data = self.standardizer(x.to(c.device))
+        standardizer = Standardizer.fit(x.to(c.device), whiten=c.whiten)
+        data = standardizer(x.to(c.device))
         torch.manual_seed(c.seed)  # network initialisation is part of the seeded fit
-        energy = self.build_energy(self.standardizer).to(c.device)
+        energy = self.build_energy(standardizer).to(c.device)
 
         batches = row_sampler(data)
         ema = copy.deepcopy(energy).requires_grad_(False)
@@ -182,16 +256,20 @@ class EnergyDetector(ABC):
                               callback=update_ema if c.energy_ema > 0 else None, callback_every=1,
                               extra_modules={"energy_ema": ema})
             result = trainer.fit(resume=resume)
-        self.last_metrics = dict(result.last_metrics)
-        self.energy = (ema if c.energy_ema > 0 else energy).eval()
-        self.decision_scores_ = self.decision_function(x)
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - c.contamination))
+        self.last_metrics_ = dict(result.last_metrics)
+        self.standardizer_ = standardizer
+        self.energy_ = (ema if c.energy_ema > 0 else energy).eval()
+        self.n_features_in_ = int(x.shape[1])
+        self.decision_scores_ = self.energies(x).numpy().astype(np.float64)
+        self._process_decision_scores()
         return self
 
     def _check_fitted(self) -> tuple[MLPEnergy, Standardizer]:
-        if self.energy is None or self.standardizer is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(X) or load_detector(folder) first")
-        return self.energy, self.standardizer
+        energy, standardizer = self.energy, self.standardizer
+        if energy is None or standardizer is None:
+            raise not_fitted(f"This {type(self).__name__} instance is not fitted yet: call fit(X) or "
+                             "load_detector(folder) first")
+        return energy, standardizer
 
     @property
     def dim(self) -> int:
@@ -207,44 +285,70 @@ class EnergyDetector(ABC):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores (n,), higher = more anomalous."""
-        return self.energies(as_matrix(X, dim=self.dim)).numpy().astype(np.float64)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """1 = anomaly (score above the training-score quantile 1 - contamination), else 0."""
-        if self.threshold_ is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted")
-        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+        self._check_fitted()
+        return self.energies(as_matrix(X, dim=self.dim, owner=type(self).__name__)).numpy().astype(np.float64)
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
+    def saved_state(self) -> dict[str, Any]:
+        """What :meth:`save` writes: kind, input dimension, options, threshold, training scores,
+        the energy's weights and the standardisation (a nested state for ``save_checkpoint``)."""
         energy, st = self._check_fitted()
+        state: dict[str, Any] = {
+            "kind": self.kind, "dim": self.dim, "config": asdict(self.config),
+            "threshold": getattr(self, "threshold_", None),
+            "energy": energy.state_dict(),
+            "standardizer": {"mean": st.mean, "std": st.std, "whiten": st.whiten}}
+        scores = getattr(self, "decision_scores_", None)
+        if scores is not None:
+            state["decision_scores"] = torch.as_tensor(np.asarray(scores, dtype=np.float64))
+        return state
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/model.safetensors``, one checkpoint file
+        (:func:`dxmi.training.checkpoint.save_checkpoint`: written atomically, tensors plus the
+        options as JSON metadata); :func:`dxmi.anomaly.load_detector` reads it back."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"energy.{k}": v.detach().cpu().contiguous() for k, v in energy.state_dict().items()}
-        tensors["standardizer.mean"] = st.mean.cpu().contiguous()
-        tensors["standardizer.std"] = st.std.cpu().contiguous()
-        if st.whiten is not None:
-            tensors["standardizer.whiten"] = st.whiten.cpu().contiguous()
-        save_file(tensors, str(folder / MODEL_FILE))
-        meta = {"kind": self.kind, "dim": self.dim, "config": asdict(self.config),
-                "threshold": self.threshold_}
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        save_checkpoint(folder / MODEL_FILE, self.saved_state())
         return folder
 
-    def _restore(self, tensors: dict[str, Tensor], dim: int, threshold: float | None) -> None:
-        w = tensors.get("standardizer.whiten")
-        self.standardizer = Standardizer(tensors["standardizer.mean"].to(self.config.device),
-                                         tensors["standardizer.std"].to(self.config.device),
-                                         w.to(self.config.device) if w is not None else None)
-        if self.standardizer.mean.shape != (dim,):
-            raise ValueError(f"saved detector: config.json says {dim} features, model.safetensors holds "
-                             f"{tuple(self.standardizer.mean.shape)}")
-        energy = self.build_energy(self.standardizer)
-        energy.load_state_dict({k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")})
-        self.energy = energy.to(self.config.device).eval()
-        self.threshold_ = threshold
+    def _restore(self, state: dict[str, Any]) -> None:
+        device = self.config.device
+        st = state["standardizer"]
+        w = st.get("whiten")
+        standardizer = Standardizer(st["mean"].to(device), st["std"].to(device),
+                                    w.to(device) if w is not None else None)
+        dim = int(state["dim"])
+        if standardizer.mean.shape != (dim,):
+            raise ValueError(f"saved detector: its settings say {dim} features, its weights hold "
+                             f"{tuple(standardizer.mean.shape)}")
+        energy = self.build_energy(standardizer)
+        energy.load_state_dict(state["energy"])
+        self.standardizer_ = standardizer
+        self.energy_ = energy.to(device).eval()
+        self.n_features_in_ = dim
+        scores = state.get("decision_scores")
+        if scores is not None:
+            self.decision_scores_ = scores.cpu().numpy().astype(np.float64)
+            self._process_decision_scores()
+        if state.get("threshold") is not None:
+            self.threshold_ = float(state["threshold"])
+
+
+def _keyword_init(cls: type[EnergyDetector]) -> Callable[..., None]:
+    """``cls.__init__`` with the fields of ``cls.config_class`` as its keyword arguments in its
+    signature (scikit-learn reads an estimator's parameters from there)."""
+    def __init__(self: EnergyDetector, **params: Any) -> None:
+        EnergyDetector.__init__(self, **params)
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+               for name, default in cls._param_defaults().items()]
+    __init__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    __init__.__doc__ = (f"Options by keyword: the fields of :class:`{cls.config_class.__name__}` (its defaults); "
+                        "stored as given and checked at ``fit``.")
+    return __init__
 
 
 def row_sampler(data: Tensor) -> Callable[[int, torch.Generator], Tensor]:
@@ -280,11 +384,41 @@ def _check_fit_config(workdir: Path, kind: str, data: Tensor, config: DetectorCo
     path.write_text(json.dumps(record, indent=2))
 
 
-def read_saved(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+def read_saved(folder: str | Path) -> dict[str, Any]:
+    """The state a detector saved in ``folder`` (:meth:`EnergyDetector.saved_state`, plus
+    ``feature_map`` for a feature-map detector). Folders written before detectors were saved as one
+    checkpoint (plain tensors in ``model.safetensors``, settings in ``config.json``, a feature-map
+    detector's in ``feature_map.json``) are read too."""
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"no saved detector in {folder} (expected {CONFIG_FILE} and {MODEL_FILE})")
-    meta = read_json(folder / CONFIG_FILE, "detector config")
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved detector in {folder} (expected {MODEL_FILE})")
+    if "dxmi_state" not in safetensors_metadata(path, "saved detector"):
+        return _read_legacy(folder)
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not {"kind", "dim", "config", "energy", "standardizer"} <= set(state):
+        raise FileFormatError(f"{path} is a dxmi checkpoint but not a saved anomaly detector")
+    return state
+
+
+def _read_legacy(folder: Path) -> dict[str, Any]:
+    """The state of a folder in the earlier layout: ``model.safetensors`` (tensors ``energy.*``,
+    ``standardizer.*``) beside ``config.json`` (kind, dim, config, threshold)."""
+    if not (folder / LEGACY_CONFIG_FILE).is_file():
+        raise FileFormatError(f"{folder / MODEL_FILE} holds no saved detector (no settings in it, and no "
+                              f"{LEGACY_CONFIG_FILE} beside it)")
+    meta = read_json(folder / LEGACY_CONFIG_FILE, "detector config")
     if not isinstance(meta, dict):
-        raise FileFormatError(f"{folder / CONFIG_FILE}: expected a JSON object")
-    return meta, load_safetensors(folder / MODEL_FILE, "detector weights")[0]
+        raise FileFormatError(f"{folder / LEGACY_CONFIG_FILE}: expected a JSON object")
+    tensors = load_safetensors(folder / MODEL_FILE, "detector weights")[0]
+    missing = [k for k in ("standardizer.mean", "standardizer.std") if k not in tensors]
+    if missing:
+        raise FileFormatError(f"{folder / MODEL_FILE}: no {', '.join(missing)}")
+    state = dict(meta)
+    state["energy"] = {k[len("energy."):]: v for k, v in tensors.items() if k.startswith("energy.")}
+    state["standardizer"] = {"mean": tensors["standardizer.mean"], "std": tensors["standardizer.std"],
+                             "whiten": tensors.get("standardizer.whiten")}
+    fm = folder / LEGACY_FEATURE_MAP_FILE
+    if fm.is_file():
+        state["feature_map"] = read_json(fm, "feature-map detector config")
+    return state

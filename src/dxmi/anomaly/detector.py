@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -36,7 +36,6 @@ from dxmi.algorithms.ddpm import DDPMTraining
 from dxmi.algorithms.ebm_vgs import EBMVGS
 from dxmi.algorithms.vgs import VGSConfig
 from dxmi.anomaly.base import (
-    CONFIG_FILE,
     MODEL_FILE,
     DetectorConfig,
     EnergyDetector,
@@ -52,7 +51,7 @@ from dxmi.schedules.discrete import LinearBetaSchedule
 from dxmi.training import Trainer
 from dxmi.values import TimeDependentValue
 
-__all__ = ["CONFIG_FILE", "MODEL_FILE", "DETECTORS", "DetectorConfig", "DxMIDetector", "DxMIDetectorConfig",
+__all__ = ["MODEL_FILE", "DETECTORS", "DetectorConfig", "DxMIDetector", "DxMIDetectorConfig",
            "EnergyDetector", "LangevinDetectorConfig", "LangevinEBMDetector", "VGSDetectorConfig",
            "VGSEBMDetector", "load_vector_detector", "make_detector", "read_saved"]
 
@@ -133,7 +132,10 @@ class DxMIDetector(EnergyDetector):
 
     kind = "dxmi"
     config_class = DxMIDetectorConfig
-    config: DxMIDetectorConfig
+
+    @property
+    def config(self) -> DxMIDetectorConfig:
+        return cast(DxMIDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
@@ -177,7 +179,10 @@ class LangevinEBMDetector(EnergyDetector):
 
     kind = "langevin_ebm"
     config_class = LangevinDetectorConfig
-    config: LangevinDetectorConfig
+
+    @property
+    def config(self) -> LangevinDetectorConfig:
+        return cast(LangevinDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
@@ -224,7 +229,10 @@ class VGSEBMDetector(EnergyDetector):
 
     kind = "vgs_ebm"
     config_class = VGSDetectorConfig
-    config: VGSDetectorConfig
+
+    @property
+    def config(self) -> VGSDetectorConfig:
+        return cast(VGSDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
@@ -244,7 +252,8 @@ DETECTORS: dict[str, type[EnergyDetector]] = {
 
 
 def make_detector(kind: str, **overrides: Any) -> EnergyDetector:
-    """A detector by name (``dxmi``, ``langevin_ebm`` or ``vgs_ebm``) with config fields overridden."""
+    """A detector by name (``dxmi``, ``langevin_ebm`` or ``vgs_ebm``) with config fields overridden.
+    Unlike the constructor, the options are checked (and typed like a run config) here."""
     if kind not in DETECTORS:
         raise ValueError(f"unknown detector {kind!r}; choose from {sorted(DETECTORS)}")
     cls = DETECTORS[kind]
@@ -253,18 +262,19 @@ def make_detector(kind: str, **overrides: Any) -> EnergyDetector:
     if unknown:
         raise ValueError(f"unknown {kind} option(s) {unknown}; valid: {sorted(fields)}")
     # typed like every run config: "3e-4" from the command line is a float, "abc" for one is an error
-    return cls(from_dict(cls.config_class, overrides, kind))
+    return cast(EnergyDetector, cls.from_config(from_dict(cls.config_class, overrides, kind)))
 
 
-def load_vector_detector(meta: dict[str, Any], tensors: dict[str, Tensor]) -> EnergyDetector:
-    kind = meta.get("kind")
+def load_vector_detector(state: dict[str, Any]) -> EnergyDetector:
+    """The vector detector of a saved state (:func:`dxmi.anomaly.base.read_saved`)."""
+    kind = state.get("kind")
     if kind not in DETECTORS:
         raise ValueError(f"saved detector has unknown kind {kind!r}")
-    config = dict(meta["config"])
+    config = dict(state["config"])
     # saved before whitening and the summed base existed: those models had neither
     config.setdefault("whiten", False)
     config.setdefault("quadratic_sum", False)
     config.setdefault("whiten_net", True)  # saved before whiten_net existed: the network saw the whitened inputs
     det = make_detector(kind, **config)
-    det._restore(tensors, int(meta["dim"]), meta.get("threshold"))
+    det._restore(state)
     return det

@@ -12,7 +12,6 @@ mean over a few of the largest is steadier when defects cover several locations.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dxmi.anomaly.base import CONFIG_FILE, EnergyDetector, read_saved
+from dxmi.anomaly.base import MODEL_FILE, EnergyDetector, read_saved
 from dxmi.anomaly.detector import load_vector_detector, make_detector
-from dxmi.io import read_json
-
-FEATURE_MAP_FILE = "feature_map.json"
+from dxmi.training.checkpoint import save_checkpoint
 
 
 def _as_maps(x: Any, channels: int | None = None) -> torch.Tensor:
@@ -92,8 +89,12 @@ class FeatureMapDetector:
         return image_scores(self.score_map(X), self.top_k)
 
     def save(self, folder: str | Path) -> Path:
-        folder = self.inner.save(folder)
-        (folder / FEATURE_MAP_FILE).write_text(json.dumps({"channels": self.channels, "top_k": self.top_k}))
+        """The inner detector's checkpoint (:meth:`EnergyDetector.save`) with the channel count and
+        ``top_k`` in it."""
+        state = self.inner.saved_state()
+        state["feature_map"] = {"channels": self.channels, "top_k": self.top_k}
+        folder = Path(folder)
+        save_checkpoint(folder / MODEL_FILE, state)
         return folder
 
 
@@ -107,15 +108,14 @@ def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def load_detector(folder: str | Path) -> EnergyDetector | FeatureMapDetector:
     """Restore a detector saved by ``save(folder)`` (vector or feature-map)."""
-    meta, tensors = read_saved(folder)
-    inner = load_vector_detector(meta, tensors)
-    fm = Path(folder) / FEATURE_MAP_FILE
-    if fm.is_file():
-        meta_fm = read_json(fm, "feature-map detector config")
-        det = FeatureMapDetector(inner, top_k=int(meta_fm.get("top_k", 1)))  # files before top_k: the max
-        det.channels = int(meta_fm["channels"])
+    state = read_saved(folder)
+    inner = load_vector_detector(state)
+    fm = state.get("feature_map")
+    if isinstance(fm, dict):
+        det = FeatureMapDetector(inner, top_k=int(fm.get("top_k", 1)))  # files before top_k: the max
+        det.channels = int(fm["channels"])
         return det
     return inner
 
 
-__all__ = ["CONFIG_FILE", "FeatureMapDetector", "image_scores", "load_detector", "locations", "upsample_maps"]
+__all__ = ["FeatureMapDetector", "image_scores", "load_detector", "locations", "upsample_maps"]

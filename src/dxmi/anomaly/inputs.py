@@ -8,6 +8,7 @@ input into a checked ``(N, D)`` float tensor with one-line errors.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -69,16 +70,35 @@ class Standardizer:
         return z @ self.whiten if self.whiten is not None else z
 
 
-def as_matrix(x: Any, name: str = "X", dim: int | None = None) -> Tensor:
-    """A finite float32 (N, D) tensor from an array-like; one-line errors on bad input."""
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    if t.ndim != 2 or t.shape[0] < 1:
-        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), received shape {tuple(t.shape)}")
-    if dim is not None and t.shape[1] != dim:
-        raise ValueError(f"{name}: the detector was fitted on {dim} features, received shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+def _is_sparse(x: Any) -> bool:
+    sparse = sys.modules.get("scipy.sparse")  # not imported: x cannot be a SciPy sparse array
+    return sparse is not None and bool(sparse.issparse(x))
+
+
+def as_matrix(x: Any, name: str = "X", dim: int | None = None, owner: str = "the detector") -> Tensor:
+    """A finite float32 (N, D) tensor (a copy) from an array-like; one-line errors on bad input,
+    worded as scikit-learn's where its checks look for them. ``dim``: the expected D, with
+    ``owner`` (one word, e.g. the class name) in the error."""
+    if _is_sparse(x):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array ({name}.toarray())")
+    raw = np.asarray(x)
+    if np.iscomplexobj(raw):
+        raise ValueError(f"{name}: Complex data not supported")
+    arr = np.array(raw, dtype=np.float32)  # a copy: read-only or shared inputs stay untouched
+    if arr.ndim != 2:
+        hint = ("; Reshape your data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a "
+                "single sample" if arr.ndim == 1 else "")
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), received shape {arr.shape}{hint}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name}: 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name}: 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {owner} is expecting {dim} features as input: "
+                         f"fitted on {dim} features, received shape {arr.shape}")
+    if not bool(np.isfinite(arr).all()):
         raise ValueError(f"{name}: contains NaN or infinite values")
-    return t
+    return torch.from_numpy(arr)
 
 
 __all__ = ["Standardizer", "as_matrix", "ledoit_wolf"]
