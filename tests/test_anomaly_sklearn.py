@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,18 @@ def test_pipeline_and_grid_search_over_one_option():
     assert len(search.cv_results_["mean_test_score"]) == 2 and search.best_score_ > 0.9
     assert search.best_params_["det__quadratic"] in (0.01, 1.0)
     assert search.best_estimator_.named_steps["det"] is not det  # the search fits clones
+
+
+@pytest.mark.slow
+def test_docs_example_runs(capsys):
+    """The example of docs/anomaly.md, "With scikit-learn and PyOD" (7 fits, about 25 s)."""
+    torch.set_num_threads(1)
+    section = (ROOT / "docs" / "anomaly.md").read_text().split("## With scikit-learn and PyOD", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert match is not None
+    exec(compile(match.group(1), "docs/anomaly.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert float(re.search(r"AUROC ([\d.]+)", out).group(1)) > 0.95, out
 
 
 # -- PyOD --------------------------------------------------------------------------------------------
