@@ -29,15 +29,17 @@ def image_grid(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndar
 
 
 def plot_image_grids(samples: Mapping[str, Tensor], path: str | Path, title: str | None = None) -> Path:
-    """One panel (a square grid of up to 64 images) per entry, side by side."""
+    """One panel (a square grid of up to 64 images) per entry, side by side, titled by its key (the
+    callers name the method and its NFE, e.g. ``DxMI (dxdp) · NFE 10``) and the number of images."""
     plt = _plt()
     names = list(samples)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.9), squeeze=False)
     for ax, name in zip(axes[0], names):
         g = image_grid(samples[name][:64])
         ax.imshow(g[..., 0] if g.shape[-1] == 1 else g, cmap="gray" if g.shape[-1] == 1 else None,
                   vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name.replace(" · ", "\n") if len(name) > 22 else name, fontsize=8)
+        ax.set_xlabel(f"{min(len(samples[name]), 64)} images", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
