@@ -103,7 +103,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         procs = f" on {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
         print(f"trained {cfg.train.update} (T={cfg.sampler.num_steps}){procs} in {r.seconds:.1f}s "
               f"-> {Path(cfg.out) / 'train'}")
+        write_run_report(cfg)
     return 0
+
+
+def write_run_report(cfg: RunConfig) -> Path | None:
+    """OUT/report.html (metrics table, sample figures, learning curves); a failure is one warning line,
+    never the command's error."""
+    from dxmi.viz.report import write_report
+
+    try:
+        path = write_report(cfg.out, cfg)
+    except Exception as e:  # the report is a by-product: the run's results are written already
+        print(f"dxmi: warning: {Path(cfg.out) / 'report.html'} not written: {error_line(e, 200)}", file=sys.stderr)
+        return None
+    print(f"wrote {path}")
+    return path
 
 
 SAMPLER_CHOICES = ("dxmi", "base", "ddpm", "ddim", "dpmsolver++", "dpmsolver++3m", "unipc")
@@ -133,6 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(json.dumps({k: round(v, 5) for k, v in res.items()}, indent=2))
     stem = eval_name(args.sampler, args.steps if args.sampler not in ("dxmi", "base", "ddpm") else None, args.spacing)
     print(f"wrote {Path(cfg.out) / f'eval_{stem}.json'}")
+    write_run_report(cfg)
     return 0
 
 
@@ -150,9 +166,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def make_plots(cfg: RunConfig) -> list[Path]:
     from dxmi.experiment import build_dataset, draw_samples, is_image_dataset, load_trained
-    from dxmi.viz import plot_energy, plot_learning_curves, plot_samples, plot_trajectories
+    from dxmi.viz import plot_energy, plot_samples, plot_trajectories
+    from dxmi.viz.labels import sampler_colour, sampler_label
+    from dxmi.viz.report import plot_phase_curves
 
-    out = Path(cfg.out)
+    out, T = Path(cfg.out), cfg.sampler.num_steps
     plots = out / "plots"
     dataset = build_dataset(cfg)
     if is_image_dataset(dataset):
@@ -164,42 +182,36 @@ def make_plots(cfg: RunConfig) -> list[Path]:
     n = min(cfg.eval.n_samples, 3000)
     # drawn in the model's units (a point cloud's standardised ones), as the energy is
     data = dataset.sample(n, torch.Generator().manual_seed(cfg.seed + 200))
-    samples = {"base": draw_samples(cfg, "base", n, cfg.seed + 100, data_units=False),
-               f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", n, cfg.seed + 100,
-                                                                              data_units=False)}
-    paths = [plot_samples(samples, data, plots / "samples.png"),
+    samples = {sampler_label("base", T, cfg): draw_samples(cfg, "base", n, cfg.seed + 100, data_units=False),
+               sampler_label("dxmi", T, cfg): draw_samples(cfg, "dxmi", n, cfg.seed + 100, data_units=False)}
+    colours = [sampler_colour("base"), sampler_colour("dxmi")]
+    paths = [plot_samples(samples, data, plots / "samples.png", colours=colours),
              plot_energy(lambda z: algo.energy(z.to(cfg.device)).cpu(), plots / "energy.png", data=data)]
     traj = algo.sampling_policy.rollout(600, torch.Generator(device=cfg.device).manual_seed(cfg.seed))
     paths.append(plot_trajectories(traj.states, plots / "trajectories.png"))
-    for phase in ("pretrain", "train"):
-        csv_path = out / phase / "metrics.csv"
-        if csv_path.is_file():
-            paths.append(plot_learning_curves(csv_path, plots / f"curves_{phase}.png"))
-    return paths
+    return paths + plot_phase_curves(out)
 
 
 def make_image_plots(cfg: RunConfig, dataset: Any) -> list[Path]:
     """Sample grids (data, base T-step sampler, trained sampler) and learning curves."""
     from dxmi.experiment import draw_samples
-    from dxmi.viz import plot_learning_curves
     from dxmi.viz.images import plot_image_grids
+    from dxmi.viz.labels import sampler_label
+    from dxmi.viz.report import plot_phase_curves
 
-    out = Path(cfg.out)
+    out, T = Path(cfg.out), cfg.sampler.num_steps
     grids = {"data": dataset.sample(64, torch.Generator().manual_seed(cfg.seed + 200)),
-             f"base T={cfg.sampler.num_steps}": draw_samples(cfg, "base", 64, cfg.seed + 100),
-             f"{cfg.train.update} T={cfg.sampler.num_steps}": draw_samples(cfg, "dxmi", 64, cfg.seed + 100)}
+             sampler_label("base", T, cfg): draw_samples(cfg, "base", 64, cfg.seed + 100),
+             sampler_label("dxmi", T, cfg): draw_samples(cfg, "dxmi", 64, cfg.seed + 100)}
     paths = [plot_image_grids(grids, out / "plots" / "samples.png", title=cfg.data.name)]
-    for phase in ("pretrain", "train"):
-        csv_path = out / phase / "metrics.csv"
-        if csv_path.is_file():
-            paths.append(plot_learning_curves(csv_path, out / "plots" / f"curves_{phase}.png"))
-    return paths
+    return paths + plot_phase_curves(out)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     cfg = _resolve(args, from_run=True)
     for p in make_plots(cfg):
         print(f"wrote {p}")
+    write_run_report(cfg)
     return 0
 
 
@@ -229,6 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nwrote:")
     for p in [Path(cfg.out) / "eval_dxmi.json", *paths]:
         print(f"  {p}")
+    write_run_report(cfg)
     print(f"run folder: {Path(cfg.out).resolve()}")
     return 0
 
@@ -310,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace DIR when it holds an earlier export")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("plot", help="samples vs data, energy landscape, trajectories, learning curves")
+    p = sub.add_parser("plot", help="samples vs data, energy landscape, trajectories, learning curves "
+                                    "(and OUT/report.html, which train and evaluate also write)")
     _common(p, config_default=None)
     p.set_defaults(func=cmd_plot)
 
