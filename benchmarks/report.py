@@ -1,8 +1,9 @@
 """Render benchmark result files (JSON) as Markdown tables.
 
     python benchmarks/report.py results/toy2d_quick.json   # one file's tables, to stdout
-    python benchmarks/report.py --out docs/results.md      # every results/*.json -> the results page
-    python benchmarks/report.py --check                    # exit 1 if docs/results.md is out of date
+    python benchmarks/report.py --out docs/results.md      # every results/*.json -> the results page,
+                                                           # and the marked blocks of README.md, docs/*.md
+    python benchmarks/report.py --check                    # exit 1 if the page or any block is out of date
 
 The page is generated so that its figures cannot drift from the files: each section names its
 JSON file and the command stored in it (``"command"``, or the one in ``NAME.meta.json`` beside it).
@@ -16,6 +17,10 @@ The layouts of the benchmarks differ, so the renderer walks the JSON instead of 
 - numbers and short lists at any level are listed as settings; anything else is walked into.
 
 A file whose layout gives no table is listed with its command only.
+
+Figures quoted elsewhere are generated too: in README.md and docs/*.md, the lines between
+``<!-- report:NAME -->`` and ``<!-- /report:NAME -->`` are replaced by the table of ``BLOCKS[NAME]``,
+declared below (which file, which entries, their labels), each row naming its file and command.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -268,31 +274,258 @@ def render_page(results: Path, guides: str = "") -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+# --- Marked blocks: the figures README.md and docs/*.md quote, declared here ---------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    """One figure of a result file, shown as ``label value unit``: ``path`` is its keys joined by
+    ``.``; ``{path}`` in ``label`` is replaced by that entry of the file (e.g. a count)."""
+
+    path: str
+    label: str
+    scale: float = 1.0
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best of several figures, shown as ``label (NAME) value``; ``entries``: (NAME, path)."""
+
+    label: str
+    entries: tuple[tuple[str, str], ...]
+    lower_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row from one file: our figure, then the baselines' (``note`` follows them). ``title``
+    may hold ``{path}`` fields. ``command``: shown, marked as such, if the file stores none."""
+
+    file: str
+    title: str
+    ours: Num
+    baselines: tuple[Num | Best, ...]
+    note: str = ""
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class FewStep:
+    """One row per T in ``steps`` from one dataset of a DxMI benchmark file: DxMI-T against the best
+    training-free solver at the same NFE (the best ``metric`` among ``SOLVER_ROWS`` at T, named with
+    its ``solver`` and ``spacing``) and the 1000-step DDPM, with the sample counts (``n_samples``)."""
+
+    file: str
+    dataset: str
+    data: str  # the dataset as the row names it
+    metric: str
+    metric_label: str  # its name and direction
+    steps: tuple[int, ...] = (4, 10)
+    lower_is_better: bool = True
+
+
+#: the training-free solver rows at NFE T of the DxMI benchmarks (each at its validation-chosen spacing)
+SOLVER_ROWS = ("ddim_best_{T}", "dpmsolver_{T}", "unipc_{T}")
+SOLVER_NAMES = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m": "DPM-Solver++ 3M",
+                "unipc": "UniPC"}
+_D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
+BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
+    # README.md, "Headline results"
+    "headline": (
+        FewStep("toy2d_quick.json", "8gaussians", "8gaussians", "sw", "sliced Wasserstein ↓"),
+        FewStep("images_quick.json", "digits", "digits 8x8", "fd", "FD to the test half ↓"),
+        Row("images_full_digits.json", "digits 8x8, 10 steps, FD ↓, {" + _D + ".dxmi_10.n_samples} samples",
+            Num(f"{_D}.dxmi_10.fd", "DxMI-10"),
+            (Num(f"{_D}.base_10.fd", "base"), Num(f"{_D}.ddim_10.fd", "DDIM-10"),
+             Num(f"{_D}.ddpm_1000.fd", "1000-step DDPM"))),
+        Row("anomaly_full_s22.json",
+            "anomaly detection, {summary.tabular.n_datasets} ADBench tabular sets, mean AUROC ↑",
+            Num(f"{_A}.dxmi", "DxMI EBM"),
+            (Best("best PyOD detector", (("IForest", f"{_A}.iforest"), ("LOF", f"{_A}.lof"),
+                                         ("OCSVM", f"{_A}.ocsvm"), ("ECOD", f"{_A}.ecod"),
+                                         ("KNN", f"{_A}.knn")), lower_is_better=False),
+             Num(f"{_A}.langevin_ebm", "Langevin EBM"))),
+        Row("vgs_quick.json", "DW-4 particles, TVD-E ↓, {" + _V + ".vgs.n_energy_evals} energy evaluations for VGS",
+            Num(f"{_V}.vgs.tvd_e", "VGS"),
+            (Num(f"{_V}.mala.tvd_e", "MALA"), Num(f"{_V}.hmc.tvd_e", "HMC"),
+             Num(f"{_V}.mala_long.tvd_e", "{" + _V + ".mala_long.chains} long MALA chains")),
+            note="(about as many each)"),
+        Row("mate_cost.json", "memory step time, T = 1000 over T = 100",
+            Num("checks.mate_step_1000_over_100", "MATE", unit="x"),
+            (Num(f"{_M}.transformer.1000.rollout_step_seconds", "Transformer", 1000, " ms"),
+             Num(f"{_M}.mate.1000.rollout_step_seconds", "MATE", 1000, " ms")),
+            note="per step at T = 1000", command="python benchmarks/mate_cost.py"),
+    ),
+}
+BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
+                "| made by (the command stored in the file) |")
+MARKED = re.compile(r"<!-- report:([\w.-]+) -->\n(.*?)<!-- /report:\1 -->", re.S)
+
+
+class BlockError(ValueError):
+    """A marked block that cannot be rendered: an unknown name, a missing file or entry."""
+
+
+def num(v: Any) -> str:
+    """A figure as people quote it: at most three significant digits (0.072, 0.911, 1.25, 10.1)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return fmt(v)
+    if isinstance(v, int) or (v.is_integer() and abs(v) >= 100):
+        return str(int(v))
+    if v != 0 and abs(v) < 0.1:
+        return f"{v:.2g}"
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+class Source:
+    """A result file with its command, read once; ``get`` fails with the file and the path."""
+
+    def __init__(self, results: Path, name: str) -> None:
+        self.name, path = name, results / name
+        try:
+            self.data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise BlockError(f"results/{name}: not readable ({e})") from e
+        self.command = command_of(path, self.data)
+
+    def get(self, path: str) -> Any:
+        node = self.data
+        for key in path.split("."):
+            if not isinstance(node, dict) or key not in node:
+                raise BlockError(f"results/{self.name}: no entry {path!r}")
+            node = node[key]
+        return node
+
+    def text(self, template: str) -> str:
+        return re.sub(r"\{([^{}]+)\}", lambda m: num(self.get(m.group(1))), template)
+
+    def figure(self, n: Num, bold: bool = False) -> str:
+        value = f"{num(self.get(n.path) * n.scale)}{n.unit}"
+        return f"{self.text(n.label)} " + (f"**{value}**" if bold else value)
+
+
+def few_step_rows(spec: FewStep, src: Source) -> list[tuple[str, str, str]]:
+    group = src.get(f"datasets.{spec.dataset}")
+    rows = []
+    for T in spec.steps:
+        ours = src.get(f"datasets.{spec.dataset}.dxmi_{T}")
+        n = ours.get("n_samples")
+        solvers = [s.format(T=T) for s in SOLVER_ROWS if s.format(T=T) in group]
+        if not solvers:
+            raise BlockError(f"results/{src.name}: no training-free solver rows at NFE {T} in {spec.dataset}")
+        pick = min if spec.lower_is_better else max
+        best = pick(solvers, key=lambda s: src.get(f"datasets.{spec.dataset}.{s}.{spec.metric}"))
+        b = group[best]
+        how = ", ".join(x for x in (SOLVER_NAMES.get(b.get("solver"), b.get("solver")),
+                                    b.get("spacing") and f"{b['spacing']} spacing") if x) or best
+        cells = [f"best training-free solver ({how}) {num(b[spec.metric])}"]
+        if b.get("n_samples", n) != n:
+            cells[-1] += f" ({num(b['n_samples'])} samples)"
+        ddpm = src.get(f"datasets.{spec.dataset}.ddpm_1000")
+        m = ddpm.get("n_samples")
+        fewer = f", fewer than the {num(n)} of the others" if m is not None and n is not None and m < n else ""
+        cells.append(f"1000-step DDPM {num(ddpm[spec.metric])}" + (f" ({num(m)} samples{fewer})" if m else ""))
+        title = f"{spec.data}, {T} steps, {spec.metric_label}" + (f", {num(n)} samples" if n else "")
+        rows.append((title, f"DxMI-{T} **{num(ours[spec.metric])}**", ", ".join(cells)))
+    return rows
+
+
+def plain_row(spec: Row, src: Source) -> tuple[str, str, str]:
+    cells = []
+    for b in spec.baselines:
+        if isinstance(b, Num):
+            cells.append(src.figure(b))
+            continue
+        pick = min if b.lower_is_better else max
+        name, path = pick(b.entries, key=lambda e: src.get(e[1]))
+        cells.append(f"{b.label} ({name}) {num(src.get(path))}")
+    baselines = ", ".join(cells) + (f" {spec.note}" if spec.note else "")
+    return src.text(spec.title), src.figure(spec.ours, bold=True), baselines
+
+
+def render_block(name: str, results: Path) -> str:
+    """The table of ``BLOCKS[name]`` from the files under ``results`` (ends with a blank line)."""
+    if name not in BLOCKS:
+        raise BlockError(f"no block {name!r} in benchmarks/report.py (BLOCKS: {', '.join(BLOCKS)})")
+    sources: dict[str, Source] = {}
+    out = [BLOCK_HEADER, "|---|---|---|---|"]
+    for spec in BLOCKS[name]:
+        first = spec.file not in sources
+        src = sources.setdefault(spec.file, Source(results, spec.file))
+        made_by = (f"`{fmt(src.command)}`" if src.command else
+                   f"`{spec.command}` (not stored in the file)" if isinstance(spec, Row) and spec.command else
+                   "not stored in the file")
+        rows = few_step_rows(spec, src) if isinstance(spec, FewStep) else [plain_row(spec, src)]
+        for title, ours, baselines in rows:
+            out.append(f"| {title} (`{spec.file}`) | {ours} | {baselines} | {made_by if first else 'same file'} |")
+            first = False
+    return "\n".join(out) + "\n\n"
+
+
+def fill_blocks(text: str, results: Path) -> str:
+    """``text`` with every marked block replaced by its table from the files under ``results``."""
+    opened = re.findall(r"<!-- report:([\w.-]+) -->", text)
+    closed = [m.group(1) for m in MARKED.finditer(text)]
+    if opened != closed:
+        raise BlockError(f"a block is not closed: {sorted(set(opened) - set(closed)) or opened}"
+                         " (each <!-- report:NAME --> on its own line, then <!-- /report:NAME -->)")
+    return MARKED.sub(lambda m: f"<!-- report:{m.group(1)} -->\n{render_block(m.group(1), results)}"
+                                f"<!-- /report:{m.group(1)} -->", text)
+
+
+def marked_files(exclude: Path | None = None) -> list[Path]:
+    """README.md and the docs/*.md pages holding a marked block."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [f for f in files if f.exists() and f != exclude and "<!-- report:" in f.read_text()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path, help="result files to print (default: the whole page)")
     parser.add_argument("--results", type=Path, default=ROOT / "results", help="folder of result files")
     parser.add_argument("--out", type=Path, help="write the page here (e.g. docs/results.md)")
-    parser.add_argument("--check", action="store_true", help="exit 1 if --out (default docs/results.md) is stale")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if --out (default docs/results.md) or a marked block is stale")
+    parser.add_argument("--blocks", type=Path, nargs="*",
+                        help="Markdown files whose marked blocks --out fills and --check checks (default: "
+                             "README.md and docs/*.md with a block if --results is results/, else none)")
     args = parser.parse_args(argv)
     if args.files:
         for f in args.files:
             print("\n".join(render_file(f.resolve(), heading="##")))
         return 0
     page = render_page(args.results)
-    if args.check:
-        target = args.out or ROOT / "docs" / "results.md"
-        if not target.exists() or target.read_text() != page:
-            print(f"{target} is out of date: run python benchmarks/report.py --out {target}", file=sys.stderr)
-            return 1
-        return 0
-    if args.out:
-        args.out.write_text(page)
-        print(f"wrote {args.out} ({len(page.splitlines())} lines)")
+    target = args.out or (ROOT / "docs" / "results.md" if args.check else None)
+    if args.blocks is not None:
+        marked = args.blocks
+    elif target is not None and args.results.resolve() == (ROOT / "results").resolve():
+        marked = marked_files(exclude=target.resolve() if target else None)
     else:
+        marked = []
+    try:
+        filled = {f: fill_blocks(f.read_text(), args.results) for f in marked}
+    except BlockError as e:
+        print(f"a marked block cannot be rendered: {e}", file=sys.stderr)
+        return 1
+    if args.check:
+        assert target is not None
+        stale = [f for f, text in filled.items() if f.read_text() != text]
+        if not target.exists() or target.read_text() != page:
+            stale.insert(0, target)
+        for f in stale:
+            print(f"{f} is out of date: run python benchmarks/report.py --out {target}", file=sys.stderr)
+        return 1 if stale else 0
+    if not args.out:
         sys.stdout.write(page)
+        return 0
+    args.out.write_text(page)
+    print(f"wrote {args.out} ({len(page.splitlines())} lines)")
+    for f, text in filled.items():
+        if f.read_text() != text:
+            f.write_text(text)
+            print(f"updated the marked blocks of {f}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

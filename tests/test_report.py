@@ -1,4 +1,5 @@
-"""benchmarks/report.py renders result files as Markdown, and docs/results.md is its current output."""
+"""benchmarks/report.py renders result files as Markdown; docs/results.md and the marked blocks of
+README.md (and docs/*.md) are its current output."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("report", ROOT / "benchmarks" / "report.py")
@@ -84,3 +87,73 @@ def test_docs_results_page_matches_the_result_files() -> None:
     page = report.render_page(ROOT / "results")
     assert (ROOT / "docs" / "results.md").read_text() == page, (
         "docs/results.md is out of date: run python benchmarks/report.py --out docs/results.md")
+
+
+def _block_fixture(folder: Path) -> None:
+    rows = {"dxmi_4": {"sw": 0.0721, "n_samples": 2000.0}, "dxmi_10": {"sw": 0.05, "n_samples": 2000.0},
+            "ddpm_1000": {"sw": 0.0586, "n_samples": 500},
+            "ddim_best_4": {"sw": 0.2957, "n_samples": 2000.0, "solver": "ddim", "spacing": "trailing"},
+            "unipc_4": {"sw": 0.1245, "n_samples": 2000.0, "solver": "unipc", "spacing": "leading"},
+            "dpmsolver_10": {"sw": 0.0913, "n_samples": 2000.0, "solver": "dpmsolver++3m", "spacing": "leading"},
+            "unipc_10": {"sw": 0.0979, "n_samples": 2000.0, "solver": "unipc", "spacing": "leading"}}
+    _write(folder / "toy2d_tiny.json", {"command": "python benchmarks/toy2d.py --tiny",
+                                        "datasets": {"8gaussians": rows}})
+    _write(folder / "anomaly_tiny.json", {"summary": {"n": 3, "auroc": {"dxmi": 0.9114, "knn": 0.91, "lof": 0.905}},
+                                          "cost": {"mate": 0.00136}})
+
+
+TINY = (report.FewStep("toy2d_tiny.json", "8gaussians", "8 Gaussians", "sw", "SW ↓"),
+        report.Row("anomaly_tiny.json", "{summary.n} sets, AUROC ↑", report.Num("summary.auroc.dxmi", "DxMI"),
+                   (report.Best("best detector", (("KNN", "summary.auroc.knn"), ("LOF", "summary.auroc.lof")),
+                                lower_is_better=False),
+                    report.Num("cost.mate", "step", 1000, " ms")), command="python anomaly_tiny.py"))
+
+
+def test_marked_blocks_are_filled_from_the_result_files(tmp_path: Path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    _block_fixture(results)
+    monkeypatch.setitem(report.BLOCKS, "tiny", TINY)
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Doc\n\nBefore.\n\n<!-- report:tiny -->\n| stale | table |\n<!-- /report:tiny -->\n\nAfter.\n")
+    out = tmp_path / "results.md"
+    assert report.main(["--results", str(results), "--out", str(out), "--blocks", str(doc)]) == 0
+    text = doc.read_text()
+    # the text around the block is kept, the block is the generated table between the markers
+    assert text.startswith("# Doc\n\nBefore.\n\n<!-- report:tiny -->\n| result") and text.endswith(
+        "|\n\n<!-- /report:tiny -->\n\nAfter.\n")
+    assert "stale" not in text
+    # DxMI-T against the best solver at NFE T (named with its spacing) and the DDPM with its sample count;
+    # the file and its stored command on the file's first row
+    assert ("| 8 Gaussians, 4 steps, SW ↓, 2000 samples (`toy2d_tiny.json`) | DxMI-4 **0.072** | best training-free"
+            " solver (UniPC, leading spacing) 0.124, 1000-step DDPM 0.059 (500 samples, fewer than the 2000 of the"
+            " others) | `python benchmarks/toy2d.py --tiny` |") in text
+    assert ("| DxMI-10 **0.05** | best training-free solver (DPM-Solver++ 3M, leading spacing) 0.091, "
+            "1000-step DDPM 0.059 (500 samples, fewer than the 2000 of the others) | same file |") in text
+    # a plain row: a templated title, the best of several named, a scaled figure, a command not in the file
+    assert ("| 3 sets, AUROC ↑ (`anomaly_tiny.json`) | DxMI **0.911** | best detector (KNN) 0.910, step 1.36 ms "
+            "| `python anomaly_tiny.py` (not stored in the file) |") in text
+    # regenerating changes nothing; --check notices a changed result file
+    assert report.main(["--results", str(results), "--out", str(out), "--blocks", str(doc), "--check"]) == 0
+    _write(results / "anomaly_tiny.json", {"summary": {"n": 3, "auroc": {"dxmi": 0.95, "knn": 0.91, "lof": 0.905}},
+                                           "cost": {"mate": 0.00136}})
+    assert report.main(["--results", str(results), "--out", str(out), "--blocks", str(doc), "--check"]) == 1
+    assert report.main(["--results", str(results), "--out", str(out), "--blocks", str(doc)]) == 0
+    assert "DxMI **0.950**" in doc.read_text()
+    # an unknown block, an unclosed block or a missing entry is an error, not a silent table
+    for bad in ("<!-- report:nope -->\n<!-- /report:nope -->\n", "<!-- report:tiny -->\n"):
+        doc.write_text(bad)
+        assert report.main(["--results", str(results), "--out", str(out), "--blocks", str(doc), "--check"]) == 1
+    _write(results / "anomaly_tiny.json", {"summary": {"n": 3, "auroc": {"knn": 0.91, "lof": 0.9}}, "cost": {}})
+    with pytest.raises(report.BlockError, match="anomaly_tiny.json: no entry 'cost.mate'"):
+        report.render_block("tiny", results)
+
+
+def test_readme_blocks_match_the_result_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "<!-- report:headline -->" in readme, "README's headline results are the generated block"
+    assert report.fill_blocks(readme, ROOT / "results") == readme, (
+        "README.md's generated blocks are out of date: run python benchmarks/report.py --out docs/results.md")
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text()
+        assert report.fill_blocks(text, ROOT / "results") == text, f"{page.name}'s generated blocks are out of date"
