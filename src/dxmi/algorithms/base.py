@@ -146,6 +146,16 @@ class MethodAsForward(nn.Module):
         return getattr(self.module, self.method)(*args, **kwargs)
 
 
+def make_adam(params: Any, lr: float, fused: bool = False) -> torch.optim.Adam:
+    """Adam over ``params`` (tensors or param groups) with its multi-tensor kernels (``foreach``): the
+    same numbers as the per-tensor loop, with one call per operation for all tensors instead of one
+    per tensor (about 2x faster steps for the small networks here). ``fused`` uses the fused kernel
+    instead (faster still, but its rounding differs in the last bits)."""
+    if fused:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def clip(params: list[nn.Parameter], max_norm: float | None) -> Tensor:
     """Clip the gradient norm when ``max_norm`` is set; return the norm before clipping."""
     grads = [p for p in params if p.grad is not None]

@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.algorithms.base import Algorithm, MethodAsForward, make_adam
 from dxmi.diffusion.ddpm import EpsilonModel
 from dxmi.nets.conditioning import num_classes
 from dxmi.nets.ema import ema_update
@@ -38,7 +38,7 @@ class DDPMTraining(Algorithm):
             self.ema_model = copy.deepcopy(model).requires_grad_(False)
             self.modules["model_ema"] = self.ema_model
         self.ema = ema
-        self.optimizers = {"model": torch.optim.Adam(model.parameters(), lr=lr)}
+        self.optimizers = {"model": make_adam(model.parameters(), lr)}
         device = next(model.parameters()).device
         self.generator = generator or torch.Generator(device=device)
         self.grad_clip = grad_clip

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.algorithms.base import Algorithm, MethodAsForward, make_adam
 from dxmi.diffusion.ddpm import EpsilonModel
 from dxmi.policies.ddpm import DDPMSubsequencePolicy
 from dxmi.records import Batch, Metrics, split_batch
@@ -47,7 +47,7 @@ class SolverDistillation(Algorithm):
         self.solver, self.spacing, self.batch_size, self.grad_clip = solver, spacing, batch_size, grad_clip
         self.modules = {"policy": policy}
         self.mean_target = MethodAsForward(policy, "mean")  # what DDP wraps
-        self.optimizers = {"policy": torch.optim.Adam(policy.mean_parameters(), lr=lr)}
+        self.optimizers = {"policy": make_adam(policy.mean_parameters(), lr)}
         self.generator = generator or torch.Generator(device=policy.log_sigma_free.device)
 
     def train_targets(self) -> dict[str, nn.Module]:

@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from dxmi.algorithms.base import Algorithm, MethodAsForward
+from dxmi.algorithms.base import Algorithm, MethodAsForward, make_adam
 from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.energies.base import Energy
 from dxmi.nets.conditioning import labels_for
 from dxmi.nets.ema import ema_update
+from dxmi.nets.mlp import set_dedup_times
 from dxmi.policies.base import GaussianPolicy
 from dxmi.records import Batch, Metrics, TransitionBatch, split_batch
 from dxmi.validation import check_ranges
@@ -86,6 +87,25 @@ class DxMIConfig:
         policy_ema: decay of an exponential moving average of the policy used for sampling and
             evaluation (0 disables; rollouts for training always use the online policy).
         *_lr: Adam learning rates; *_grad_clip: gradient-norm clips (None disables).
+
+    Speed options (all off by default; each changes the numbers, not the method):
+        td_batched: each TD pass is one regression on all T * B transitions of the buffer, with
+            every step's target from the value before the pass (a Jacobi sweep of the soft Bellman
+            backup instead of the backward Gauss-Seidel sweep t = T-1 .. 0; the same fixed point),
+            so one optimiser step per pass instead of T. Its targets evaluate E at the last step's
+            transitions only and V at the others.
+        td_sample: with ``td_batched``, each pass regresses on this many transitions drawn uniformly
+            (with replacement) from the T * B of the buffer, as the sampler step does, instead of on
+            all of them (0): the TD cost no longer grows with T.
+        split_cost_to_go: the sampler loss evaluates E only where t + 1 = T and V only elsewhere
+            (by default both run on the whole batch and each row keeps one).
+        dedup_times: the time-conditioned MLPs of the policy and the value embed each distinct
+            step of a batch once (:attr:`dxmi.nets.mlp.TimeMLP.dedup_times`).
+        fused_adam: the optimisers use Adam's fused kernel (default: its multi-tensor kernels, which
+            give the per-tensor loop's numbers).
+        channels_last: the energy's and the value's convolutions (4-D weights) in the channels-last
+            memory format, which the CPU's convolution kernels run faster. The policy is left as it
+            is: the group norms of a UNet run slower in that format on the CPU.
     """
 
     batch_size: int = 256
@@ -114,6 +134,12 @@ class DxMIConfig:
     sampler_grad_clip: float | None = 0.1
     value_grad_clip: float | None = 0.1
     energy_grad_clip: float | None = None
+    td_batched: bool = False
+    td_sample: int = 0
+    split_cost_to_go: bool = False
+    dedup_times: bool = False
+    fused_adam: bool = False
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.velocity_init not in VELOCITY_INITS:
@@ -130,7 +156,9 @@ class DxMIConfig:
         # learning rates >= 0 and gradient clips > 0 (or None) by name, and the counts
         check_ranges(self, at_least_one=("batch_size",),
                      non_negative=("sampler_steps", "energy_steps", "value_passes", "sampler_warmup",
-                                   "value_skip_last_k", "sampler_skip_last_k"))
+                                   "value_skip_last_k", "sampler_skip_last_k", "td_sample"))
+        if self.td_sample and not self.td_batched:
+            raise ValueError("td_sample draws the transitions of a batched TD pass: set td_batched too")
 
 
 class DxMI(Algorithm):
@@ -147,7 +175,13 @@ class DxMI(Algorithm):
             raise ValueError(f"energy sample shape {energy.sample_shape} != policy's {policy.sample_shape}")
         self.policy, self.value, self.energy, self.config = policy, value, energy, config
         self.T = policy.num_steps
-        self.cost_to_go = CostToGo(value, energy)
+        if config.channels_last:
+            for part in (value, energy):  # only 4-D weights change
+                cast(Any, part).to(memory_format=torch.channels_last)
+        if config.dedup_times:
+            for module in (policy, value, energy):
+                set_dedup_times(module)
+        self.cost_to_go = CostToGo(value, energy, split=config.split_cost_to_go)
         self.time_cost: TimeCost = (SigmoidTimeCost(self.T, config.time_cost_kappa)
                                     if config.time_cost_kappa > 0 else ZeroTimeCost())
         device = policy.log_sigma_free.device
@@ -165,17 +199,18 @@ class DxMI(Algorithm):
         if config.policy_ema > 0:
             self.ema_policy = copy.deepcopy(policy).requires_grad_(False)
             self.modules["policy_ema"] = self.ema_policy
+        fused = config.fused_adam
         self.optimizers = {
-            "sampler": torch.optim.Adam([
+            "sampler": make_adam([
                 {"params": policy.mean_parameters(), "lr": config.sampler_lr},
                 {"params": policy.sigma_parameters(), "lr": config.sigma_lr},
-            ]),
+            ], config.sampler_lr, fused),
         }
         energy_params = [p for p in energy.parameters() if p.requires_grad]
         if energy_params:  # a parameter-free energy is a fixed, known reward
-            self.optimizers["energy"] = torch.optim.Adam(energy_params, lr=config.energy_lr)
+            self.optimizers["energy"] = make_adam(energy_params, config.energy_lr, fused)
         if not value.shares_energy():
-            self.optimizers["value"] = torch.optim.Adam(value.trainable_parameters(), lr=config.value_lr)
+            self.optimizers["value"] = make_adam(value.trainable_parameters(), config.value_lr, fused)
 
     def train_targets(self) -> dict[str, nn.Module]:
         """The sampler loss runs ``policy.step``; the energy and TD losses call the modules (a value
@@ -211,7 +246,8 @@ class DxMI(Algorithm):
             raise ValueError("DxMI.update: a labelled batch needs a class-conditional policy; this one is "
                              "unconditional (pass the images alone)")
         self.train(True)
-        traj = self.policy.rollout(cfg.batch_size, self.generator, y=y)
+        # rolled out straight into the buffer's storage (store then skips the copy)
+        traj = self.policy.rollout(cfg.batch_size, self.generator, y=y, out=self.buffer.slots(cfg.batch_size))
         self.buffer.store(traj)
         self._update_velocity_scale()
         m = Metrics()
@@ -259,13 +295,15 @@ class DxMI(Algorithm):
                           grad_norm_energy=gnorm, **extra)
 
     def value_target(self, batch: TransitionBatch) -> Tensor:
-        """Soft-Bellman target of V(x_t, t) for a batch of one step t (no gradient)."""
+        """Soft-Bellman target of V(x_t, t) for a batch of transitions (one step t, or all of them
+        with ``td_batched``, whose E is evaluated at the last step's rows only) (no gradient)."""
         cfg = self.config
         with torch.no_grad():
             next_x = batch.next_x
             if cfg.value_resample:
                 next_x = self.policy.step(batch.x, batch.t, self.generator, y=batch.y).next_x
-            target = self.cost_to_go(next_x, batch.t + 1, batch.y) + self.time_cost(batch.t)
+            split = True if cfg.td_batched else None
+            target = self.cost_to_go(next_x, batch.t + 1, batch.y, split=split) + self.time_cost(batch.t)
             target = target + self.running_cost(batch, next_x, cfg.value_skip_last_k,
                                                 entropy=cfg.entropy_in_value,
                                                 velocity=cfg.velocity_in_value)
@@ -278,8 +316,15 @@ class DxMI(Algorithm):
             return Metrics()
         value = self.trained("value")
         losses = []
-        for t in [t for _ in range(cfg.value_passes) for t in range(self.T - 1, -1, -1)]:
-            batch = self.buffer.at(t)
+        # td_batched: one regression on all T * B transitions per pass; else one per step, t = T-1 .. 0
+        steps: list[int | None] = [None] if cfg.td_batched else list(range(self.T - 1, -1, -1))
+        for t in [t for _ in range(cfg.value_passes) for t in steps]:
+            if t is not None:
+                batch = self.buffer.at(t)
+            elif cfg.td_sample:
+                batch = self.buffer.sample(cfg.td_sample, self.generator)
+            else:
+                batch = self.buffer.transitions()
             target = self.value_target(batch)
             loss = ((value(batch.x, batch.t, labels_for(self.value, batch.y)) - target) ** 2).mean()
             self.optimizer_step(opt_name, loss, cfg.value_grad_clip)

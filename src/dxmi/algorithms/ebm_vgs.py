@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.algorithms.vgs import VGS, VGSConfig
 from dxmi.energies.base import Energy
@@ -85,7 +85,7 @@ class EBMVGS(Algorithm):
         self.generator = self.negatives.vgs.generator
         self.modules = {"energy": self.energy_model,
                         **{f"vgs_{k}": m for k, m in self.negatives.vgs.modules.items()}}
-        self.optimizers = {"energy": torch.optim.Adam(self.energy_model.parameters(), lr=energy_lr),
+        self.optimizers = {"energy": make_adam(self.energy_model.parameters(), energy_lr, cfg.fused_adam),
                            **{f"vgs_{k}": o for k, o in self.negatives.vgs.optimizers.items()}}
         self.iteration = 0
 

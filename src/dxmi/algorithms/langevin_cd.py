@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.algorithms.losses import contrastive_divergence
 from dxmi.energies.base import Energy
 from dxmi.records import Batch, Metrics
@@ -71,7 +71,7 @@ class LangevinCD(Algorithm):
         device = next(energy.parameters()).device
         self.generator = generator or torch.Generator(device=device)
         self.modules = {"energy": energy}
-        self.optimizers = {"energy": torch.optim.Adam(energy.parameters(), lr=config.energy_lr)}
+        self.optimizers = {"energy": make_adam(energy.parameters(), config.energy_lr)}
         self.persistent: Tensor | None = None
 
     def noise(self, n: int) -> Tensor:

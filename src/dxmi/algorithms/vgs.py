@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dxmi.algorithms.base import Algorithm
+from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.baselines.mala import MALAChains
 from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
@@ -64,6 +64,7 @@ class ValueNetConfig:
     time_dim: int = 64
     features: str = "identity"  # identity | distances (particles)
     scale_with_d: bool = False
+    dedup_times: bool = False  # speed option: each distinct time of a minibatch embedded once (TimeMLP)
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_one=("hidden", "depth", "time_dim"))
@@ -100,6 +101,7 @@ class VGSConfig:
     td_lambda: float | None = None  # None: one-step TD with resampled x_{t+1} (paper); else TD(lambda) returns
     replay_chains: int = 0  # M persistent MALA chains whose backward paths add off-policy transitions; 0: off
     replay_steps: int = 1  # MALA steps of the replay chains per iteration
+    fused_adam: bool = False  # speed option: Adam's fused kernel (its rounding differs in the last bits)
     net: ValueNetConfig = field(default_factory=ValueNetConfig)
     seed: int = 0
     device: str = "cpu"
@@ -196,7 +198,7 @@ def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:
 def _value(target: Target, cfg: VGSConfig, net: ValueNetConfig) -> VGSValue:
     return VGSValue(target.dim, cfg.num_steps, hidden=net.hidden, depth=net.depth, time_dim=net.time_dim,
                     features=net.features, particles=target.particles, scale_with_d=net.scale_with_d,
-                    d_scale=target.effective_dim)
+                    d_scale=target.effective_dim, dedup_times=net.dedup_times)
 
 
 class ParamHolder(nn.Module):
@@ -234,8 +236,8 @@ class VGS(Algorithm):
         self.generator = generator or torch.Generator(device=cfg.device).manual_seed(cfg.seed)
         self.modules = {"value": self.sampler.value, "value_target": self.value_target,
                         "s_init": ParamHolder(self.sampler.log_s_init)}
-        self.optimizers = {"value": torch.optim.Adam(self.sampler.value.parameters(), lr=cfg.value_lr),
-                           "s_init": torch.optim.Adam([self.sampler.log_s_init], lr=cfg.s_init_lr)}
+        self.optimizers = {"value": make_adam(self.sampler.value.parameters(), cfg.value_lr, cfg.fused_adam),
+                           "s_init": make_adam([self.sampler.log_s_init], cfg.s_init_lr, cfg.fused_adam)}
         self.n_energy_evals = 0
         self.iteration = 0
         self.replay: MALAChains | None = None  # created at the first update (replay_chains > 0)

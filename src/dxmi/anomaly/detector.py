@@ -86,6 +86,10 @@ class DxMIDetectorConfig(DetectorConfig):
             subsequence (``DDPMSubsequencePolicy``) at ``sampler_lr``; ``init_sigma`` is then unused.
         pretrain_hidden / pretrain_batch_size / pretrain_lr / diffusion_steps: that DDPM's epsilon
             MLP width (depth 3), batch, Adam rate (cosine-decayed) and number of noise levels.
+        fast_training: DxMI's speed options (:class:`~dxmi.algorithms.DxMIConfig`: ``td_batched``,
+            ``split_cost_to_go``, ``dedup_times``, ``fused_adam``): fewer, larger operations per
+            iteration (``benchmarks/speed.py`` measures them). Off by default: the numbers change
+            (one batched TD regression per iteration instead of T sequential ones).
     """
 
     energy_lr: float = 3e-3  # DxMI's own default (the shared one is 1e-3): chosen with the slow sampler
@@ -104,6 +108,7 @@ class DxMIDetectorConfig(DetectorConfig):
     pretrain_batch_size: int = 256
     pretrain_lr: float = 2e-3
     diffusion_steps: int = 1000
+    fast_training: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -153,7 +158,9 @@ class DxMIDetector(EnergyDetector):
         algo_cfg = DxMIConfig(batch_size=c.batch_size, tau1=c.tau1 * dim, tau2=c.tau2 * dim, gamma=c.gamma,
                               entropy_in_value=c.entropy_in_value, velocity_in_value=True,
                               sampler_lr=c.sampler_lr, sigma_lr=c.sigma_lr, value_lr=c.value_lr,
-                              energy_lr=c.energy_lr, energy_grad_clip=c.energy_grad_clip)
+                              energy_lr=c.energy_lr, energy_grad_clip=c.energy_grad_clip,
+                              td_batched=c.fast_training, split_cost_to_go=c.fast_training,
+                              dedup_times=c.fast_training, fused_adam=c.fast_training)
         return DxMI(policy, value, energy, algo_cfg, generator)
 
     def pretrain_ddpm(self, data: Tensor, run_dir: Path, resume: bool = False, progress: bool = False) -> EpsilonModel:

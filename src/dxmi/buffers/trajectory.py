@@ -32,11 +32,19 @@ class TrajectoryBuffer:
             raise ValueError(f"{n} trajectories exceed the buffer capacity {self.capacity}")
         if traj.labels is not None and traj.labels.shape != (n,):
             raise ValueError(f"trajectory labels of shape {tuple(traj.labels.shape)} do not match its {n} chains")
-        self.states[:, :n].copy_(s)
+        if not _same_storage(s, self.states[:, :n]):  # a rollout written into the buffer needs no copy
+            self.states[:, :n].copy_(s)
         self.labelled = traj.labels is not None
         if traj.labels is not None:
             self.labels[:n].copy_(traj.labels)
         self.size = n
+
+    def slots(self, n: int) -> Tensor:
+        """The (T + 1, n, *S) storage of the next n trajectories, to roll out into in place (then
+        :meth:`store` the trajectory, which skips the copy)."""
+        if n > self.capacity:
+            raise ValueError(f"{n} trajectories exceed the buffer capacity {self.capacity}")
+        return self.states[:, :n]
 
     def clear(self) -> None:
         self.size = 0
@@ -63,6 +71,17 @@ class TrajectoryBuffer:
         tt = torch.full((n,), t, dtype=torch.long, device=self.states.device)
         return TransitionBatch(x=self.states[t, :n], next_x=self.states[t + 1, :n], t=tt, y=self.sample_labels)
 
+    def transitions(self) -> TransitionBatch:
+        """All T * B stored transitions in one batch, step by step (t = 0 first)."""
+        self._check()
+        n, T = self.size, self.num_steps
+        dev = self.states.device
+        t = torch.arange(T, device=dev).repeat_interleave(n)
+        y = self.sample_labels
+        return TransitionBatch(x=self.states[:T, :n].reshape(T * n, *self.sample_shape),
+                               next_x=self.states[1:, :n].reshape(T * n, *self.sample_shape), t=t,
+                               y=None if y is None else y.repeat(T))
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> TransitionBatch:
         """n transitions drawn uniformly (with replacement) from all T * B stored ones."""
         self._check()
@@ -72,3 +91,8 @@ class TrajectoryBuffer:
         b = flat % self.size
         y = self.labels[b] if self.labelled else None
         return TransitionBatch(x=self.states[t, b], next_x=self.states[t + 1, b], t=t, y=y)
+
+
+def _same_storage(a: Tensor, b: Tensor) -> bool:
+    """``a`` is ``b`` (the same memory, shape and strides)."""
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()

@@ -14,8 +14,11 @@ def ema_update(target: nn.Module, source: nn.Module, decay: float, buffers: bool
     buffers (e.g. normalisation statistics) are copied over unaveraged. A soft target update with
     rate ``tau`` is ``decay = 1 - tau``.
     """
-    for pt, ps in zip(target.parameters(), source.parameters()):
-        pt.lerp_(ps.detach(), 1 - decay)
+    targets: list[torch.Tensor] = list(target.parameters())
+    sources = [p.detach() for p in source.parameters()]
+    if len(targets) != len(sources):
+        raise ValueError(f"ema_update: the target has {len(targets)} parameters, the source {len(sources)}")
+    torch._foreach_lerp_(targets, sources, 1 - decay)  # each pt.lerp_(ps, 1 - decay), in one call
     if buffers:
         for bt, bs in zip(target.buffers(), source.buffers()):
             bt.copy_(bs)

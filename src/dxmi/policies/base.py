@@ -124,11 +124,16 @@ class GaussianPolicy(nn.Module):
 
     @torch.no_grad()
     def rollout(self, n: int, generator: torch.Generator | None = None,
-                x0: Tensor | None = None, y: Tensor | None = None) -> Trajectory:
-        """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor; with labels
-        y (n,), chain i is conditioned on y[i] at every step."""
+                x0: Tensor | None = None, y: Tensor | None = None, out: Tensor | None = None) -> Trajectory:
+        """Roll out n chains without gradient into a preallocated (T + 1, n, *S) tensor (``out`` when
+        given, e.g. a trajectory buffer's storage, written in place); with labels y (n,), chain i is
+        conditioned on y[i] at every step."""
         x = self.initial(n, generator) if x0 is None else x0
-        states = torch.empty((self.num_steps + 1, *x.shape), device=x.device, dtype=x.dtype)
+        shape = (self.num_steps + 1, *x.shape)
+        if out is not None and (tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device):
+            raise ValueError(f"rollout: out must be a {x.dtype} tensor of shape {shape} on {x.device}, received "
+                             f"{out.dtype} {tuple(out.shape)} on {out.device}")
+        states = torch.empty(shape, device=x.device, dtype=x.dtype) if out is None else out
         states[0] = x
         for t in range(self.num_steps):
             x = self.step(x, t, generator, y=y).next_x

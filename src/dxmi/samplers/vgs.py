@@ -24,7 +24,8 @@ centre-of-mass-free subspace and D is the effective dimension ``(n - 1) d``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -105,11 +106,13 @@ class VGSValue(ValueFunction):
     ``features`` maps states to network inputs (identity, or sorted pair distances for particles:
     invariant to permutation, rotation and translation, so ``grad V`` is equivariant). With
     ``scale_with_d`` the network predicts ``V / D`` and the output is multiplied by D.
+    ``dedup_times``: :attr:`TimeMLP.dedup_times` of the network (batches of mixed times embed each
+    distinct time once; an option, see there).
     """
 
     def __init__(self, dim: int, num_steps: int, hidden: int = 128, depth: int = 3, time_dim: int = 64,
                  features: str = "identity", particles: tuple[int, int] | None = None,
-                 scale_with_d: bool = False, d_scale: float | None = None):
+                 scale_with_d: bool = False, d_scale: float | None = None, dedup_times: bool = False):
         super().__init__((dim,), num_steps)
         if features not in FEATURES:
             raise ValueError(f"unknown value features {features!r}; choose from {sorted(FEATURES)}")
@@ -118,7 +121,7 @@ class VGSValue(ValueFunction):
         self.features = features
         self.particles = particles
         in_dim = FEATURES[features][1](dim, particles)
-        self.net = TimeMLP(in_dim, 1, hidden=hidden, depth=depth, time_dim=time_dim)
+        self.net = TimeMLP(in_dim, 1, hidden=hidden, depth=depth, time_dim=time_dim, dedup_times=dedup_times)
         self.scale = float(d_scale if d_scale is not None else dim) if scale_with_d else 1.0
 
     def value(self, x: Tensor, t: Tensor) -> Tensor:
@@ -317,17 +320,20 @@ class ValueGradientSampler(nn.Module):
         states = torch.empty(self.num_steps + 1, n, self.dim, device=dev)
         drifts = torch.empty(self.num_steps, n, self.dim, device=dev)
         states[0] = x
-        for t in range(self.num_steps):
-            mu = self.drift(x, t, value)
-            eps = noise_scale * torch.randn(n, self.dim, generator=generator, device=dev)
-            eps = self.target.project(eps)
-            x = self.step(x, mu, t, eps)
-            drifts[t] = mu
-            # log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1}) = ||mu||^2/(2 sig^2) - D log alpha + mu.eps/sig
-            s = self.schedule.sigma[t]
-            tt = torch.full((n,), t, dtype=torch.long, device=dev)
-            log_w = log_w - (self.running_cost(mu, tt) / self.tau + (mu * eps).sum(1) / s)
-            states[t + 1] = x
+        # the drifts differentiate V and E in x only: with their weights frozen for the rollout, autograd
+        # records no weight-gradient edges (the same numbers, less bookkeeping per step)
+        with _frozen(value if value is not None else self.value), _frozen(self.target):
+            for t in range(self.num_steps):
+                mu = self.drift(x, t, value)
+                eps = noise_scale * torch.randn(n, self.dim, generator=generator, device=dev)
+                eps = self.target.project(eps)
+                x = self.step(x, mu, t, eps)
+                drifts[t] = mu
+                # log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1}) = ||mu||^2/(2 sig^2) - D log alpha + mu.eps/sig
+                s = self.schedule.sigma[t]
+                tt = torch.full((n,), t, dtype=torch.long, device=dev)
+                log_w = log_w - (self.running_cost(mu, tt) / self.tau + (mu * eps).sum(1) / s)
+                states[t + 1] = x
         if not weights:
             nan = torch.full_like(log_w, float("nan"))
             return VGSRollout(states=states, drifts=drifts, log_w=nan, energy=nan, n_energy_evals=n)
@@ -360,3 +366,18 @@ class ValueGradientSampler(nn.Module):
         outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value, weights=False).samples
                 for i in range(0, n, chunk)]
         return torch.cat(outs)
+
+
+@contextmanager
+def _frozen(module: object) -> Iterator[None]:
+    """``requires_grad`` off for the parameters of ``module`` (an ``nn.Module``; anything else is left
+    alone) for the block, then each put back as it was."""
+    params = list(module.parameters()) if isinstance(module, nn.Module) else []
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)

@@ -56,18 +56,40 @@ class CostToGo:
 
     A plain callable over the two modules (it owns no parameters). Labels ``y`` of
     class-conditional chains go to whichever of the two is class-conditional.
+
+    A batch that mixes terminal and earlier steps runs both networks on every row and keeps the
+    right one per row; a value that *is* the energy (:class:`~dxmi.values.SharedEnergyValue` over
+    the same module) is run once instead, which gives the same numbers. ``split`` (an option, off
+    by default) runs the energy on the terminal rows only and the value on the others: fewer
+    evaluations, but products over fewer rows, whose last bits can differ.
     """
 
-    def __init__(self, value: ValueFunction, energy: nn.Module):
+    def __init__(self, value: ValueFunction, energy: nn.Module, split: bool = False):
         self.value = value
         self.energy = energy
         self.num_steps = value.num_steps
+        self.split = split
+        # V(x, t) = E(x) for every t: a value that is this very energy
+        self.value_is_energy = value.shares_energy() and getattr(value, "energy", None) is energy
 
-    def __call__(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor, y: Tensor | None = None, split: bool | None = None) -> Tensor:
+        """V(x, t) (E at t = T): x (N, *S), t (N,) long in 0..T; ``split`` overrides :attr:`split`."""
         terminal = t == self.num_steps
-        if bool(terminal.all()):
+        if self.value_is_energy or bool(terminal.all()):
             return call(self.energy, x, y=labels_for(self.energy, y))
+        if (self.split if split is None else split) and bool(terminal.any()):
+            return self._split(x, t, terminal, y)
         v = call(self.value, x, t.clamp(max=self.num_steps - 1), y=labels_for(self.value, y))
         if not bool(terminal.any()):
             return v
         return torch.where(terminal, call(self.energy, x, y=labels_for(self.energy, y)), v)
+
+    def _split(self, x: Tensor, t: Tensor, terminal: Tensor, y: Tensor | None) -> Tensor:
+        """E on the terminal rows, V on the rest, put back in the batch's order (differentiable)."""
+        last = terminal.nonzero().squeeze(1)
+        rest = (~terminal).nonzero().squeeze(1)
+        ye, yv = labels_for(self.energy, y), labels_for(self.value, y)
+        e = call(self.energy, x[last], y=None if ye is None else ye[last])
+        v = call(self.value, x[rest], t[rest], y=None if yv is None else yv[rest])
+        values = torch.cat([v, e])
+        return values.new_empty(values.shape).index_copy(0, torch.cat([rest, last]), values)
