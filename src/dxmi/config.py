@@ -53,6 +53,8 @@ class NetConfig:
         check_ranges(self, at_least_one=("hidden", "depth", "time_dim", "channels", "num_res_blocks", "groups"),
                      non_negative=("fourier_features", "num_classes", "fourier_scale"), fraction=("dropout",),
                      positive=("energy_scale",))
+        if self.time_dim % 2:
+            raise ValueError(f"time_dim must be even (the sinusoidal time embedding), got {self.time_dim}")
 
 
 @dataclass
@@ -224,7 +226,18 @@ def read_yaml(source: str) -> dict[str, Any]:
 
 
 def load_config(source: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """The settings of a preset or YAML file (``source``) with ``key=value`` overrides on top; an error
+    caused by the file's own settings names the file."""
     data: dict[str, Any] = read_yaml(source) if source else {}
+    file_data = data
     for o in overrides or []:
         data = merge(data, parse_override(o))
-    return from_dict(RunConfig, data)
+    try:
+        return from_dict(RunConfig, data)
+    except ConfigError:
+        if source and file_data and Path(source).suffix in (".yaml", ".yml"):
+            try:
+                from_dict(RunConfig, file_data)
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e}") from None
+        raise

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
 
 from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, SolverDistillation
@@ -51,7 +50,7 @@ from dxmi.diffusion import EpsilonModel
 from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.energies import Energy, MLPEnergy
 from dxmi.energies.conv import ConvEnergy, TimeConvNet
-from dxmi.io import FileFormatError, shorten
+from dxmi.io import FileFormatError, settings_yaml, shorten
 from dxmi.nets import FourierFeatures, TimeMLP
 from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
@@ -273,7 +272,7 @@ def save_config(cfg: RunConfig, out: Path) -> None:
     """Write ``OUT/config.yaml`` (the jobs call :func:`check_resumable` first: a refused change
     leaves the folder untouched)."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_text_atomic(out / "config.yaml", settings_yaml(to_dict(cfg)))
 
 
 def for_this_rank(cfg: RunConfig, dist: Distributed) -> RunConfig:

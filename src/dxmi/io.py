@@ -10,7 +10,9 @@ real: a complex array is an error rather than silently losing its imaginary part
 The CLI prints these errors as one line (``dxmi: error: ...``), without a traceback.
 
 Writes are atomic (:func:`atomic_write`, :func:`write_text_atomic`): a file the package writes is
-either complete or absent, never half-written.
+either complete or absent, never half-written. The settings files of a run folder (``config.yaml``,
+``vgs.yaml``) are written by :func:`settings_yaml` between a first and a last comment line, so that one
+cut short later (a copy that stopped, a full disk) is an error when read, not other settings.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "reading",
     "remove_stale_tmp",
     "safetensors_metadata",
+    "settings_yaml",
     "shorten",
     "summarise_values",
     "write_text_atomic",
@@ -118,11 +121,28 @@ def read_text(path: str | os.PathLike[str], what: str = "text", allow_empty: boo
         return p.read_text(encoding="utf-8")
 
 
+#: the first and last lines of a settings file written by :func:`settings_yaml`
+SETTINGS_HEADER = "# dxmi settings; the last line, '# end', shows that the file is complete\n"
+SETTINGS_END = "# end"
+
+
+def settings_yaml(data: Any) -> str:
+    """``data`` as the YAML text of a settings file: the header line, the settings, the end line."""
+    import yaml
+
+    return SETTINGS_HEADER + yaml.safe_dump(data, sort_keys=False) + SETTINGS_END + "\n"
+
+
 def read_yaml(path: str | os.PathLike[str], what: str = "YAML") -> Any:
-    """The parsed YAML document (None for an empty file)."""
+    """The parsed YAML document (None for an empty file). A settings file written by
+    :func:`settings_yaml` must hold its last line: one cut short is a :class:`FileFormatError`."""
     import yaml
 
     text = read_text(path, what)
+    if text and (text.startswith(SETTINGS_HEADER) or SETTINGS_HEADER.startswith(text)):
+        lines = text.rstrip().splitlines()
+        if len(lines) < 2 or lines[-1] != SETTINGS_END:
+            raise FileFormatError(f"{path}: the {what} file is cut short (its last line {SETTINGS_END!r} is missing)")
     with reading(path, what, allow_empty=True):
         return yaml.safe_load(text)
 

@@ -16,7 +16,7 @@ from dxmi.mate.train import Trainer, build
 def test_unknown_keys_and_bad_values_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lenght'\]"):
         load_config("tmaze", ["lenght=3"])
-    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lrr'\] in agent"):
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['agent.lrr'\] in agent"):
         load_config("tmaze", ["agent.lrr=3"])
     with pytest.raises(ConfigError, match="must be int"):
         load_config("tmaze", ["iterations=many"])

@@ -44,7 +44,14 @@ from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.baselines.mala import MALAChains
 from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
-from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSSchedule, VGSValue
+from dxmi.samplers.vgs import (
+    ENERGY_CLIP_KINDS,
+    S2_SCHEDULES,
+    ValueGradientSampler,
+    VGSRollout,
+    VGSSchedule,
+    VGSValue,
+)
 from dxmi.settings import ConfigError, from_dict, parse_override
 from dxmi.targets.base import Target
 from dxmi.validation import check_ranges
@@ -68,6 +75,8 @@ class ValueNetConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_one=("hidden", "depth", "time_dim"))
+        if self.time_dim % 2:
+            raise ValueError(f"time_dim must be even (the sinusoidal time embedding), got {self.time_dim}")
 
 
 @dataclass
@@ -108,8 +117,14 @@ class VGSConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_one=("num_steps", "batch_size", "n_update"),
-                     non_negative=("iterations", "td_batch", "s2_start", "s2_end", "sample_noise"),
-                     positive=("tau", "s_init", "explore_noise", "energy_clip", "drift_clip"))
+                     non_negative=("iterations", "td_batch", "sample_noise"),
+                     positive=("tau", "s_init", "explore_noise", "energy_clip", "drift_clip", "s2_start", "s2_end"))
+        if self.schedule not in S2_SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(S2_SCHEDULES)}, got {self.schedule!r}")
+        if self.variant not in ("vp", "ve"):
+            raise ValueError(f"variant must be 'vp' or 've', got {self.variant!r}")
+        if self.variant == "vp" and max(self.s2_start, self.s2_end) >= 1:
+            raise ValueError(f"s2_start and s2_end must be < 1 with variant vp, got {self.s2_start}, {self.s2_end}")
         if self.td_loss not in TD_LOSSES:
             raise ValueError(f"td_loss must be one of {sorted(TD_LOSSES)}, got {self.td_loss!r}")
         if self.energy_clip_kind not in ENERGY_CLIP_KINDS:

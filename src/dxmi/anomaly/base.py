@@ -34,7 +34,7 @@ from dxmi.anomaly.estimator import DetectorBase, DetectorMixin, not_fitted
 from dxmi.anomaly.inputs import Standardizer, as_matrix
 from dxmi.config import from_dict
 from dxmi.energies import MLPEnergy
-from dxmi.io import FileFormatError, load_safetensors, read_json, safetensors_metadata
+from dxmi.io import FileFormatError, load_safetensors, read_json, safetensors_metadata, write_text_atomic
 from dxmi.training import Trainer
 from dxmi.training.checkpoint import load_checkpoint, save_checkpoint
 from dxmi.validation import check_ranges
@@ -381,7 +381,7 @@ def _check_fit_config(workdir: Path, kind: str, data: Tensor, config: DetectorCo
                              f"{', '.join(diff)} (only iterations may change); use a new folder, or fit from "
                              f"scratch (resume=False, no --resume)")
     workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
+    write_text_atomic(path, json.dumps(record, indent=2))  # a fit killed while writing it still resumes
 
 
 def read_saved(folder: str | Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from dxmi.config import ConfigError
+from dxmi.io import shorten
 
 DEFAULT_OUT = "runs/anomaly"
 #: the names of ``dxmi.anomaly.DETECTORS``, spelled out so that building the ``dxmi`` parser imports
@@ -40,7 +41,11 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {shorten(item)!r}: the value is not valid YAML "
+                              f"({shorten(str(getattr(e, 'problem', None) or e))})") from None
     return out
 
 
@@ -67,6 +72,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     x, y, _, desc = _load(args, for_fit=True)
     if y is not None:
+        if not (y == 0).any():
+            raise ConfigError(f"{args.data}: no row is labelled normal (y = 0): nothing to fit on")
         x = x[y == 0]
         desc += f" (fitting on the {len(x)} rows labelled normal)"
     overrides = _parse_overrides(args.overrides)
@@ -102,7 +109,11 @@ def _score(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray | None
 
     det = load_detector(args.out)
     x, y, masks, desc = _load(args, for_fit=False)
-    return det, det.decision_function(x), y, masks, x, desc
+    try:
+        scores = det.decision_function(x)
+    except ValueError as e:  # e.g. another number of features than the detector's: say which data
+        raise ValueError(f"{args.data or 'the built-in data'}: {e}") from None
+    return det, scores, y, masks, x, desc
 
 
 def _outputs(args: argparse.Namespace, det: Any, scores: np.ndarray, y: np.ndarray | None, tag: str) -> None:

@@ -112,15 +112,18 @@ def find_adbench(names: list[str] | None = None, root: str | Path | None = None)
 
 def load_labelled(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(X, y) from ``.npz`` (keys X, y), ``.npy`` (X only) or ``.csv`` (numeric; a column named
-    ``label`` / ``y`` / ``is_anomaly`` in a header row becomes y). y is None when absent."""
+    ``label`` / ``y`` / ``is_anomaly`` in a header row becomes y). y is None when absent.
+
+    X must be a finite (n, d) array with n, d >= 1 (float32 on return) and y, when present, n labels
+    0 (normal) or 1 (anomaly); anything else is a one-line error naming the file."""
     path = check_file(path, "data", allow_empty=True)
     if path.suffix == ".npz":
         d = load_npz(path, "data archive")
         if "X" not in d:
             raise ValueError(f"{path}: an .npz needs an array 'X' (and optionally 'y'); has {list(d.keys())}")
-        return d["X"].astype(np.float32), (d["y"].astype(np.int64) if "y" in d else None)
+        return _checked(path, d["X"], d.get("y"))
     if path.suffix == ".npy":
-        return load_npy(path, "data array").astype(np.float32), None
+        return _checked(path, load_npy(path, "data array"), None)
     if path.suffix == ".csv":
         lines = read_text(path, "CSV data").splitlines()
         if not any(ln.strip() for ln in lines):
@@ -134,9 +137,30 @@ def load_labelled(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
             for label in ("label", "y", "is_anomaly"):
                 if label in names:
                     j = names.index(label)
-                    return np.delete(arr, j, axis=1).astype(np.float32), arr[:, j].astype(np.int64)
-        return arr.astype(np.float32), None
+                    return _checked(path, np.delete(arr, j, axis=1), arr[:, j])
+        return _checked(path, arr, None)
     raise ValueError(f"{path}: unsupported data file type {path.suffix!r} (use .npz, .npy or .csv)")
+
+
+def _checked(path: Path, x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """X as float32 and y as int64 after the checks of :func:`load_labelled` (errors name ``path``)."""
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{path}: expected the data as a 2-D array (n_samples >= 1, n_features >= 1), got shape "
+                         f"{x.shape}")
+    with np.errstate(all="ignore"):
+        x64 = x.astype(np.float64)
+        bad = ~np.isfinite(x64).all(axis=1) | (np.abs(x64) > np.finfo(np.float32).max).any(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: {int(bad.sum())} of {len(x)} rows hold NaN, inf or values beyond float32's range")
+    if y is None:
+        return x.astype(np.float32), None
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{path}: y must hold one label per row of X ({x.shape[0]}), got shape {y.shape}")
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{path}: the labels must be 0 (normal) or 1 (anomaly), got "
+                         f"{sorted({str(v) for v in np.unique(y)})[:5]}")
+    return x.astype(np.float32), y.astype(np.int64)
 
 
 def _is_number(s: str) -> bool:

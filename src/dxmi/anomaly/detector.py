@@ -49,6 +49,7 @@ from dxmi.nets import TimeMLP
 from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ResidualMLPPolicy
 from dxmi.schedules.discrete import LinearBetaSchedule
 from dxmi.training import Trainer
+from dxmi.validation import check_ranges
 from dxmi.values import TimeDependentValue
 
 __all__ = ["MODEL_FILE", "DETECTORS", "DetectorConfig", "DxMIDetector", "DxMIDetectorConfig",
@@ -112,6 +113,7 @@ class DxMIDetectorConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_ranges(self, positive=("init_sigma", "last_sigma"))
         if self.pretrain_iterations < 0 or self.pretrain_hidden < 1 or self.pretrain_batch_size < 1:
             raise ValueError("pretrain_iterations must be >= 0, pretrain_hidden and pretrain_batch_size >= 1 "
                              f"(got {self.pretrain_iterations}, {self.pretrain_hidden}, {self.pretrain_batch_size})")

@@ -53,6 +53,8 @@ def _resolve(args: argparse.Namespace, from_run: bool = False) -> RunConfig:
         if args.out is None:
             raise ConfigError("give --out (a run folder with config.yaml) or --config")
         source = str(Path(args.out) / "config.yaml")
+        if Path(source).is_file() and Path(source).stat().st_size == 0:
+            raise ConfigError(f"{source}: the run's settings file is empty")
     if args.out is not None:
         overrides.append(f"out={args.out}")
     elif source is not None and not source.endswith((".yaml", ".yml")):

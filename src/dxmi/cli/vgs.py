@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from dxmi.config import ConfigError
-from dxmi.io import read_yaml
+from dxmi.io import read_yaml, settings_yaml, write_text_atomic
 
 CONFIG_FILE = "vgs.yaml"
 
@@ -71,7 +70,15 @@ def _load_run(args: argparse.Namespace) -> tuple[Any, Any, Path]:
         overrides.append(f"device={args.device}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    cfg = make_config(name, overrides, base=saved.get("config"))
+    try:
+        cfg = make_config(name, overrides, base=saved.get("config"))
+    except ConfigError:
+        if saved:  # the run folder's own settings do not load: name the file
+            try:
+                make_config(name, [], base=saved.get("config"))
+            except ConfigError as e:
+                raise ConfigError(f"{out / CONFIG_FILE}: {e}") from None
+        raise
     return target, cfg, out
 
 
@@ -107,9 +114,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     target, cfg, out = _load_run(args)
     out.mkdir(parents=True, exist_ok=True)
     name = args.target
-    (out / CONFIG_FILE).write_text(yaml.safe_dump({"target": name, "dim": target.dim,
-                                                   "config": dataclasses.asdict(cfg)}, sort_keys=False))
-    algo = train_vgs(target.to(cfg.device), cfg, str(out), progress=not args.no_progress)
+    if args.ckpt_every < 0 or args.log_every < 1:
+        raise ConfigError(f"--ckpt-every must be >= 0 and --log-every >= 1, got {args.ckpt_every}, {args.log_every}")
+    # atomic: a run killed while writing it must still resume (later commands read the target from it)
+    write_text_atomic(out / CONFIG_FILE, settings_yaml({"target": name, "dim": target.dim,
+                                                        "config": dataclasses.asdict(cfg)}))
+    algo = train_vgs(target.to(cfg.device), cfg, str(out), progress=not args.no_progress, log_every=args.log_every,
+                     ckpt_every=args.ckpt_every)
     print(f"trained VGS on {target.name} (T={cfg.num_steps}, {cfg.iterations} iterations, "
           f"{algo.n_energy_evals} energy evaluations) -> {out}")
     return 0
@@ -191,6 +202,11 @@ def add_subparsers(sub: Any) -> None:
     p = sub.add_parser("vgs-train", help="train a Value Gradient Sampler on a target energy (no data)")
     _args(p, train=True)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ckpt-every", type=int, default=500, metavar="N",
+                   help="checkpoint every N iterations (and at the end; default 500); a killed run resumes from "
+                        "the last one when the same command is run again")
+    p.add_argument("--log-every", type=int, default=50, metavar="N",
+                   help="a row of OUT/metrics.csv every N iterations (default 50)")
     p.set_defaults(func=cmd_train)
     for name, func, helptext in (("vgs-sample", cmd_sample, "draw samples from a trained VGS run"),
                                  ("vgs-evaluate", cmd_evaluate, "metrics of a trained VGS run"),

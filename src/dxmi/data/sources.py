@@ -67,7 +67,10 @@ def _point_file(cfg: RunSettings) -> Any:
             raise ConfigError(f"{stored} is for {len(scale.mean)}-D points but {cfg.data.path} holds "
                               f"{points.shape[1]}-D ones: the data changed since the run started; use a new --out")
     else:
-        scale = DataScale.fit(points)
+        try:
+            scale = DataScale.fit(points)
+        except ValueError as e:  # no spread: say which file
+            raise ValueError(f"{cfg.data.path}: {e}") from None
     return PointCloudDataset(points, scale)
 
 

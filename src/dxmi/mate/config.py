@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from dxmi.io import read_yaml
+from dxmi.io import read_yaml, shorten
 from dxmi.mate.agents import AgentConfig
 from dxmi.validation import check_ranges
 
@@ -55,9 +55,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_one=("width", "embed_blocks", "num_envs", "batch_episodes", "replay_capacity",
-                                         "eval_episodes"),
-                     non_negative=("iterations", "updates_per_step", "warmup_iterations", "eval_every",
-                                   "checkpoint_every"),
+                                         "eval_episodes", "eval_every", "checkpoint_every"),
+                     non_negative=("iterations", "updates_per_step", "warmup_iterations"),
                      fraction=("dropout", "eps_start", "eps_end", "eps_decay_frac"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,7 +67,19 @@ def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown config key(s) {unknown} in {where}; valid: {sorted(names)}")
+        full = [f"{where}.{k}" if where != "config" else k for k in unknown]
+        raise ConfigError(f"unknown config key(s) {full} in {where}; valid: {sorted(names)}")
+
+
+def _check_types(cls: type, cfg: Any, prefix: str = "") -> None:
+    """Every field of ``cfg`` has the type of ``cls``'s default (ints accepted for floats)."""
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        want, got = type(getattr(defaults, f.name)), getattr(cfg, f.name)
+        if want is float and isinstance(got, int) and not isinstance(got, bool):
+            continue
+        if not isinstance(got, want) or (want is not bool and isinstance(got, bool)):
+            raise ConfigError(f"config key {prefix + f.name!r} must be {want.__name__}; got {got!r}")
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -92,13 +103,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
         cfg = TrainConfig(agent=agent_cfg, **data)
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
-    defaults = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        want, got = type(getattr(defaults, f.name)), getattr(cfg, f.name)
-        if want is float and isinstance(got, int) and not isinstance(got, bool):
-            continue
-        if not isinstance(got, want):
-            raise ConfigError(f"config key {f.name!r} must be {want.__name__}; got {got!r}")
+    _check_types(AgentConfig, agent_cfg, "agent.")
+    _check_types(TrainConfig, cfg)
     return cfg
 
 
@@ -133,5 +139,9 @@ def load_config(path_or_preset: str | None, overrides: list[str] | None = None) 
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p!r} is not a mapping")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {shorten(item)!r}: the value is not valid YAML "
+                              f"({shorten(str(getattr(e, 'problem', None) or e))})") from None
     return config_from_dict(data)

@@ -1,8 +1,10 @@
 """The outer loop: collect episodes, replay whole episodes, update, evaluate, log, checkpoint.
 
 Outputs in ``out_dir``: ``config.yaml``, ``log.csv`` (one row per evaluation), ``curve.png``
-(learning curve), ``checkpoint.safetensors`` + ``checkpoint.json`` (model, optimizers, replay;
-written atomically, resumable).
+(learning curve), ``checkpoint.safetensors`` (model, optimizers, replay, generators, and the
+counters and config in its metadata: one file written atomically, so a run killed at any moment
+resumes from a consistent state) and ``checkpoint.json`` (the counters and config again, for
+reading; the resume takes them from the checkpoint itself).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from dxmi.io import FileFormatError, load_safetensors, read_json, reading
+from dxmi.io import (
+    FileFormatError,
+    atomic_write,
+    load_safetensors,
+    read_json,
+    reading,
+    safetensors_metadata,
+    settings_yaml,
+    write_text_atomic,
+)
 from dxmi.mate.agents import Agent, Encoder, build_agent
 from dxmi.mate.config import TrainConfig, config_from_dict
 from dxmi.mate.envs import BatchedContextualEnv, make_env
@@ -143,10 +152,13 @@ class Trainer:
         self.env_steps = 0
         self.updates = 0
         self.rows: list[LogRow] = []
+        self.train_returns: list[float] = []
+        self.loss = float("nan")
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
-        """Write ``checkpoint.safetensors`` and ``checkpoint.json`` atomically (tmp + rename)."""
+        """Write ``checkpoint.safetensors`` (every tensor, and the counters and config as metadata)
+        atomically, then ``checkpoint.json``: a kill between the two leaves a consistent checkpoint."""
         self.out.mkdir(parents=True, exist_ok=True)
         tensors = {f"agent.{k}": v for k, v in self.agent.state_dict().items()}
         tensors.update(self.replay.state_dict())
@@ -156,18 +168,20 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        tmp = self.out / "checkpoint.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.out / "checkpoint.safetensors")
+        # what the next log row needs: the returns since the last evaluation and the last loss
+        tensors["log.train_returns"] = torch.tensor(self.train_returns[-max(1, self.cfg.eval_every):],
+                                                    dtype=torch.float64)
+        tensors["log.loss"] = torch.tensor([self.loss], dtype=torch.float64)
         meta = {"iteration": self.iteration, "env_steps": self.env_steps,
                 "updates": self.updates, "config": self.cfg.to_dict()}
-        tmp_json = self.out / "checkpoint.json.tmp"
-        tmp_json.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp_json, self.out / "checkpoint.json")
+        atomic_write(self.out / "checkpoint.safetensors",
+                     lambda tmp: save_file(tensors, tmp, metadata={"mate_state": json.dumps(meta)}))
+        write_text_atomic(self.out / "checkpoint.json", json.dumps(meta, indent=1))
 
     def load(self) -> None:
-        tensors = load_safetensors(self.out / "checkpoint.safetensors", "checkpoint")[0]
-        meta = read_json(self.out / "checkpoint.json", "checkpoint record")
+        path = self.out / "checkpoint.safetensors"
+        tensors = load_safetensors(path, "checkpoint")[0]
+        meta = _checkpoint_meta(self.out)
         agent_sd = {k[len("agent."):]: v for k, v in tensors.items() if k.startswith("agent.")}
         self.agent.load_state_dict(agent_sd)
         self.replay.load_state_dict(tensors)
@@ -178,19 +192,28 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.iteration, self.env_steps = meta["iteration"], meta["env_steps"]
         self.updates = meta["updates"]
+        if "log.train_returns" in tensors:
+            self.train_returns = [float(v) for v in tensors["log.train_returns"].tolist()]
+            self.loss = float(tensors["log.loss"].reshape(-1)[0])
         if (self.out / "log.csv").exists():
             with reading(self.out / "log.csv", "training log", allow_empty=True) as log, open(log) as fh:
-                self.rows = [_parse_row(row) for row in csv.DictReader(fh)]
+                # rows written after the checkpoint (by the run that was stopped) are written again
+                self.rows = [r for r in (_parse_row(row) for row in csv.DictReader(fh))
+                             if r.iteration <= self.iteration]
 
     # -- logging -----------------------------------------------------------------------------
     def _write_log(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         names = [f.name for f in dataclasses.fields(LogRow)]
-        with open(self.out / "log.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(names)
-            for row in self.rows:
-                w.writerow([getattr(row, n) for n in names])
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(names)
+                for row in self.rows:
+                    w.writerow([getattr(row, n) for n in names])
+
+        atomic_write(self.out / "log.csv", write)  # a kill while writing keeps the previous rows
         self._plot()
 
     def _plot(self) -> None:
@@ -210,7 +233,7 @@ class Trainer:
         ax.set_xlabel("environment steps")
         ax.set_title(f"{self.cfg.task} / {self.cfg.memory}")
         fig.tight_layout()
-        fig.savefig(self.out / "curve.png", dpi=100)
+        atomic_write(self.out / "curve.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
         plt.close(fig)
 
     # -- main loop ---------------------------------------------------------------------------
@@ -225,12 +248,11 @@ class Trainer:
         if resume and (self.out / "checkpoint.safetensors").exists():
             self.load()
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        write_text_atomic(self.out / "config.yaml", settings_yaml(cfg.to_dict()))
         start = time.perf_counter() - (self.rows[-1].seconds if self.rows else 0.0)
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not self.progress,
                    desc=f"{cfg.task}/{cfg.memory}")
-        loss = float("nan")
-        train_returns: list[float] = []
+        train_returns = self.train_returns
         result = EvalResult(float("nan"), float("nan"), 0)
         while self.iteration < cfg.iterations:
             self.agent.epsilon = self.epsilon()
@@ -246,13 +268,13 @@ class Trainer:
                 for _ in range(n):
                     m = self.agent.update(self.replay.sample(cfg.batch_episodes, self.gen))
                     self.updates += 1
-                loss = next(iter(m.values()))
+                self.loss = next(iter(m.values()))
             done = self.iteration >= cfg.iterations
             if self.iteration % cfg.eval_every == 0 or done:
                 result = evaluate(cfg, self.agent, cfg.eval_episodes)
                 self.rows.append(LogRow(self.iteration, self.env_steps, self.updates,
                                         float(np.mean(train_returns[-cfg.eval_every:])),
-                                        result.mean_return, result.success_rate, loss,
+                                        result.mean_return, result.success_rate, self.loss,
                                         time.perf_counter() - start))
                 self._write_log()
                 bar.set_postfix(ret=f"{result.mean_return:.3f}",
@@ -261,22 +283,36 @@ class Trainer:
                 self.save()
             bar.update(1)
         bar.close()
-        if not self.rows:
+        if result.episodes == 0:  # no evaluation in this call (a finished run resumed): evaluate now
             result = evaluate(cfg, self.agent, cfg.eval_episodes)
         return result
 
 
-def load_trained(run_dir: str | Path,
-                 device: torch.device | str = "cpu") -> tuple[TrainConfig, Agent]:
-    """Config and agent (on ``device``) of a finished (or checkpointed) run."""
-    run_dir = Path(run_dir)
+def _checkpoint_meta(run_dir: Path) -> dict[str, Any]:
+    """The counters and config of a run's checkpoint: from ``checkpoint.safetensors`` itself (written
+    in one piece with the tensors), else from ``checkpoint.json`` (checkpoints of earlier versions)."""
+    path = run_dir / "checkpoint.safetensors"
+    if path.is_file():
+        text = safetensors_metadata(path, "checkpoint").get("mate_state")
+        if text is not None:
+            with reading(path, "checkpoint"):
+                meta = json.loads(text)
+            if isinstance(meta, dict) and "config" in meta:
+                return meta
     meta_path = run_dir / "checkpoint.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"no checkpoint in {run_dir} (expected checkpoint.json)")
     meta = read_json(meta_path, "checkpoint record")
     if not isinstance(meta, dict) or "config" not in meta:
         raise FileFormatError(f"{meta_path}: expected a JSON object with a 'config'")
-    cfg = config_from_dict(meta["config"])
+    return meta
+
+
+def load_trained(run_dir: str | Path,
+                 device: torch.device | str = "cpu") -> tuple[TrainConfig, Agent]:
+    """Config and agent (on ``device``) of a finished (or checkpointed) run."""
+    run_dir = Path(run_dir)
+    cfg = config_from_dict(_checkpoint_meta(run_dir)["config"])
     _, agent = build(cfg, num_envs=1, device=device)
     tensors = load_safetensors(run_dir / "checkpoint.safetensors", "checkpoint")[0]
     agent.load_state_dict({k[len("agent."):]: v for k, v in tensors.items()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dxmi.io import reading
+from dxmi.io import atomic_write, reading
 
 
 class Logger:
@@ -40,18 +41,24 @@ class CSVLogger(Logger):
         self.rows: list[dict[str, Any]] = []
         self.fields: list[str] = ["step"]
         if self.path.exists():
-            with reading(self.path, "metrics log", allow_empty=True), open(self.path) as f:
-                reader = csv.DictReader(f)
+            with reading(self.path, "metrics log", allow_empty=True) as p:
+                text = p.read_text()
+                if text and not text.endswith("\n"):  # a row cut short by a stop while appending it
+                    text = text[: text.rfind("\n") + 1]
+                reader = csv.DictReader(io.StringIO(text, newline=""))
                 self.fields = list(reader.fieldnames or ["step"])
                 self.rows = [r for r in reader
                              if truncate_after is None or int(float(r["step"])) <= truncate_after]
             self._rewrite()
 
     def _rewrite(self) -> None:
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields)
-            w.writeheader()
-            w.writerows(self.rows)
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=self.fields)
+                w.writeheader()
+                w.writerows(self.rows)
+
+        atomic_write(self.path, write)  # a stop while rewriting keeps the rows written so far
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         row: dict[str, Any] = {"step": step, **{k: f"{v:.6g}" for k, v in metrics.items()}}

@@ -29,6 +29,9 @@ def make_env(task: str, num_envs: int, **kwargs: Any) -> BatchedContextualEnv:
         return TASKS[task](num_envs=num_envs, **kwargs)
     except TypeError as err:
         raise ValueError(f"bad env options for {task!r}: {kwargs} ({err})") from None
+    except ValueError as err:  # a check of an option: named as the config key (env.length must be ...)
+        first = str(err).split(" ", 1)[0]
+        raise ValueError(f"env.{err}" if first in kwargs else f"env of {task!r}: {err}") from None
 
 
 __all__ = ["TASKS", "AntDir", "BatchedContextualEnv", "BernoulliBandit", "CheetahVel",
