@@ -17,6 +17,7 @@ import yaml
 
 from dxmi.algorithms.dxmi import DxMIConfig
 from dxmi.io import read_yaml as read_yaml_file
+from dxmi.nets.mlp import ACTIVATIONS
 from dxmi.settings import ConfigError, from_dict, merge, parse_override, to_dict
 from dxmi.training.precision import PRECISIONS
 from dxmi.validation import check_ranges
@@ -55,6 +56,8 @@ class NetConfig:
                      positive=("energy_scale",))
         if self.time_dim % 2:
             raise ValueError(f"time_dim must be even (the sinusoidal time embedding), got {self.time_dim}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
 
 
 @dataclass
@@ -92,7 +95,10 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",), positive=("noise_scale",),
-                     fraction=("beta_start", "beta_end"), below_one=("ema", "label_dropout"))
+                     below_one=("beta_start", "beta_end", "ema", "label_dropout"))
+        for name in ("beta_start", "beta_end"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         if self.num_diffusion_steps < 2:
             raise ValueError(f"num_diffusion_steps must be >= 2, got {self.num_diffusion_steps}")
 
@@ -203,6 +209,10 @@ class RunConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         check_ranges(self, at_least_one=("log_every",), non_negative=("ckpt_every",))
+        p = self.pretrain
+        if p.model == "ddpm" and not p.diffusers_path and self.sampler.num_steps > p.num_diffusion_steps:
+            raise ValueError(f"sampler.num_steps ({self.sampler.num_steps}) must be <= pretrain.num_diffusion_steps "
+                             f"({p.num_diffusion_steps}): the T steps are a subsequence of the base model's")
 
 
 def preset_names() -> list[str]:

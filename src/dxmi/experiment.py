@@ -93,8 +93,8 @@ def _mlp_energy(n: NetConfig, shape: tuple[int, ...]) -> Energy:
     if len(shape) != 1:
         raise ConfigError(f"energy_net.kind=mlp needs vector data, got sample shape {shape}; use kind=conv")
     if n.num_classes:
-        raise ConfigError("energy_net.kind=mlp is unconditional: set energy_net.num_classes=0 (class-conditional "
-                          "energies: kind=conv)")
+        raise ConfigError("sampler.energy_net.kind=mlp is unconditional: set sampler.energy_net.num_classes=0 "
+                          "(class-conditional energies: kind=conv)")
     return MLPEnergy(shape[0], hidden=n.hidden, depth=n.depth, activation=n.activation,
                      fourier_features=n.fourier_features, fourier_scale=n.fourier_scale)
 

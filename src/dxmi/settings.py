@@ -104,12 +104,18 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` laid over ``base``, nested mappings merged key by key (neither is modified)."""
+def merge(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``update`` laid over ``base``, nested mappings merged key by key (neither is modified). Keys
+    inside a value that is not a mapping (``a.b=1`` after ``a=5``) are an error naming the key:
+    laying them over it would drop the value without a word."""
     out = dict(base)
     for k, v in update.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
+            out[k] = merge(out[k], v, key)
+        elif isinstance(v, dict) and out.get(k) is not None:
+            raise ConfigError(f"{key} is {shorten(repr(out[k]), 60)}, not a mapping: it has no key "
+                              f"{next(iter(v), '')!r}")
         else:
             out[k] = v
     return out

@@ -148,25 +148,42 @@ def text_values() -> st.SearchStrategy[str]:
     return st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=10)
 
 
-def flat_keys(obj: Any, prefix: str = "") -> list[str]:
-    """The dotted leaf keys of a settings dataclass (lists and dicts are leaves)."""
-    out = []
+def flat_defaults(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """The dotted leaf keys of a settings dataclass and their default values."""
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
-        out += flat_keys(v, key + ".") if dataclasses.is_dataclass(v) else [key]
+        out.update(flat_defaults(v, f"{prefix}{f.name}.") if dataclasses.is_dataclass(v) else {f"{prefix}{f.name}": v})
     return out
 
 
+def typed_values(default: Any, big_ints: bool = False) -> st.SearchStrategy[str]:
+    """Values of a setting's own type near its default (most of them valid): these cases must work
+    and keep the value given."""
+    if isinstance(default, bool):
+        return st.sampled_from(["true", "false"])
+    if isinstance(default, int):
+        return st.integers(0, 2**32 - 1 if big_ints else 6).map(str)
+    if isinstance(default, float):
+        return st.one_of(st.sampled_from([default, default * 2, default / 2]), st.floats(0, 1)).map(repr)
+    if isinstance(default, str):
+        return st.just(default)
+    return st.just(yaml.safe_dump(default, default_flow_style=True).strip())
+
+
 def overrides(keys: Sequence[str], unknown: Sequence[str], big_int_keys: Sequence[str] = (),
-              work_keys: Sequence[str] = ()) -> st.SearchStrategy[list[tuple[str, str]]]:
-    """One to three ``(key, value)`` overrides: known keys, misspelt or unknown ones."""
+              work_keys: Sequence[str] = (), defaults: dict[str, Any] | None = None
+              ) -> st.SearchStrategy[list[tuple[str, str]]]:
+    """One to three ``(key, value)`` overrides: known keys with values of their type (given
+    ``defaults``) or any value, misspelt or unknown keys."""
     key = st.one_of(st.sampled_from(list(keys)), st.sampled_from(list(unknown)),
                     st.from_regex(r"[a-z_]{1,8}(\.[a-z_]{1,8}){0,2}", fullmatch=True))
 
     @st.composite
     def pair(draw: Any) -> tuple[str, str]:
         k = draw(key)
+        if defaults and k in defaults and k not in work_keys and draw(st.booleans()):
+            return k, draw(typed_values(defaults[k], big_ints=k in big_int_keys))
         return k, draw(yaml_values(big_ints=k in big_int_keys, small_floats=k in work_keys))
 
     return st.lists(pair(), min_size=1, max_size=3, unique_by=lambda kv: kv[0])
@@ -179,6 +196,7 @@ def key_names(keys: Sequence[str]) -> list[str]:
     for k in keys:
         parts = k.split(".")
         out += [f"'{'.'.join(parts[:i])}'" for i in range(1, len(parts) + 1)]
+        out += [f"{'.'.join(parts[:i])}: " for i in range(1, len(parts))]  # "sampler: ..." (its section)
     return out
 
 
@@ -286,29 +304,29 @@ UNKNOWN_KEYS = ["pretrain.stepz", "pretrain.net.hiden", "train.algo.lr", "sample
                 "pretrain..steps", ".seed", "seed.", "a.b.c.d"]
 
 
-def run_keys() -> list[str]:
+def run_keys() -> dict[str, Any]:
     from dxmi.config import RunConfig
 
-    # out, device: where the run goes and runs (exercised by the CLI tests); the rest is fair game
-    return [k for k in flat_keys(RunConfig()) if k not in ("out", "progress")]
+    # out: where the run goes (exercised by the CLI tests); the rest is fair game
+    return {k: v for k, v in flat_defaults(RunConfig()).items() if k not in ("out", "progress")}
 
 
-def vgs_keys() -> list[str]:
+def vgs_keys() -> dict[str, Any]:
     from dxmi.algorithms.vgs import VGSConfig
 
-    return [k for k in flat_keys(VGSConfig()) if k != "device"]
+    return {k: v for k, v in flat_defaults(VGSConfig()).items() if k != "device"}
 
 
-def anomaly_keys() -> list[str]:
+def anomaly_keys() -> dict[str, Any]:
     from dxmi.anomaly.detector import DxMIDetectorConfig
 
-    return [k for k in flat_keys(DxMIDetectorConfig()) if k != "device"]
+    return {k: v for k, v in flat_defaults(DxMIDetectorConfig()).items() if k != "device"}
 
 
-def mate_keys() -> list[str]:
+def mate_keys() -> dict[str, Any]:
     from dxmi.mate.config import TrainConfig
 
-    return flat_keys(TrainConfig()) + ["env.length", "memory_kwargs.gate"]
+    return flat_defaults(TrainConfig()) | {"env.length": 3, "memory_kwargs.gate": True}
 
 
 #: the settings whose large values cost nothing (seeds); every other integer is drawn small
@@ -333,7 +351,7 @@ def config_case(kind: str, given: list[tuple[str, str]], tmp: Path) -> Verdict:
     if run.exists():
         shutil.rmtree(run)
     sets = [f"{k}={v}" for k, v in given]
-    names = key_names([k for k, _ in given]) + sets
+    names = key_names([k for k, _ in given]) + sets + [v for _, v in given if len(v) >= 4]  # e.g. a path given
     if kind == "dxmi":
         argv = ["train", "--out", str(run), "--no-progress", *_sets(DXMI_TINY + sets)]
         check = _all_checks(settings_check(run / "config.yaml", given),

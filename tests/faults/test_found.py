@@ -169,6 +169,9 @@ def test_vgs_settings_file_cut_short_or_bad_names_the_file(tmp_path, capsys):
 # -- settings: checked and named ---------------------------------------------------------------------------
 @pytest.mark.parametrize("override, key", [
     ("seed=-1", "seed"), ("seed=18446744073709551616", "seed"), ("pretrain.net.time_dim=7", "pretrain.net.time_dim"),
+    ("sampler.energy_net.activation=swish", "sampler.energy_net.activation"),
+    ("pretrain.beta_end=1", "pretrain.beta_end"), ("pretrain.beta_start=0", "pretrain.beta_start"),
+    ("pretrain.num_diffusion_steps=3", "pretrain.num_diffusion_steps"),
 ])
 def test_run_settings_are_checked(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -212,11 +215,15 @@ def normal_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("override, key", [("last_sigma=0", "last_sigma"), ("init_sigma=-1", "init_sigma"),
-                                           ("hidden=[1,", "hidden=[1,"), ("seed=-1", "seed")])
-def test_anomaly_settings_are_checked(override, key, normal_file, tmp_path, capsys):
-    assert main(["anomaly", "fit", "--data", str(normal_file), "--out", str(tmp_path / "a"), "--no-progress",
-                 "--set", "iterations=1", "--set", override]) == 2
+@pytest.mark.parametrize("method, override, key", [
+    ("dxmi", "last_sigma=0", "last_sigma"), ("dxmi", "init_sigma=-1", "init_sigma"),
+    ("dxmi", "hidden=[1,", "hidden=[1,"),
+    ("dxmi", "seed=-1", "seed"), ("dxmi", "sampler_hidden=-1", "sampler_hidden"),
+    ("langevin_ebm", "langevin_steps=0", "langevin_steps"), ("vgs_ebm", "value_hidden=0", "value_hidden"),
+])
+def test_anomaly_settings_are_checked(method, override, key, normal_file, tmp_path, capsys):
+    assert main(["anomaly", "fit", "--method", method, "--data", str(normal_file), "--out", str(tmp_path / "a"),
+                 "--no-progress", "--set", "iterations=1", "--set", override]) == 2
     assert key in one_line(capsys)
 
 
@@ -259,3 +266,15 @@ def test_scoring_other_features_names_the_data(normal_file, tmp_path, capsys):
     np.save(other, np.ones((5, 4), dtype=np.float32))
     assert main(["anomaly", "score", "--out", str(out), "--data", str(other)]) == 2
     assert str(other) in one_line(capsys)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["train.algo=5", "train.algo.tau1=0.1"], "train.algo"), (["train.algo.tau1=0.1", "train.algo=5"], "train.algo"),
+])
+def test_a_section_set_to_a_value_is_an_error(overrides, key):
+    from dxmi.algorithms.vgs import make_config
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config("8gaussians", overrides)
+    with pytest.raises(ConfigError, match="net"):
+        make_config("gmm", ["net=5", "net.hidden=8"])

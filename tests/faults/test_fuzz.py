@@ -36,7 +36,7 @@ def test_random_settings(kind: str, work: Path) -> None:
     keys = fc.CONFIG_KINDS[kind]()
 
     @FUZZ
-    @given(fc.overrides(keys, fc.UNKNOWN_KEYS, fc.BIG_INT_KEYS, fc.WORK_KEYS))
+    @given(fc.overrides(list(keys), fc.UNKNOWN_KEYS, fc.BIG_INT_KEYS, fc.WORK_KEYS, keys))
     def case(given_: list[tuple[str, str]]) -> None:
         verdict = fc.config_case(kind, given_, work / kind)
         assert verdict.good, str(verdict)

@@ -52,7 +52,7 @@ from dxmi.samplers.vgs import (
     VGSSchedule,
     VGSValue,
 )
-from dxmi.settings import ConfigError, from_dict, parse_override
+from dxmi.settings import ConfigError, from_dict, merge, parse_override
 from dxmi.targets.base import Target
 from dxmi.validation import check_ranges
 from dxmi.values import lambda_returns
@@ -172,7 +172,7 @@ def make_config(target: str, overrides: list[str] | None = None, base: dict[str,
     """The preset of ``target`` (or a generic one for other targets), then ``key=value`` overrides."""
     data = copy.deepcopy(base if base is not None else PRESETS.get(target, DEFAULT_PRESET))
     for text in overrides or []:
-        data = _merge(data, _numbers(parse_override(text)))
+        data = merge(data, _numbers(parse_override(text)))
     try:
         return from_dict(VGSConfig, data)
     except ValueError as e:  # includes ConfigError
@@ -189,13 +189,6 @@ def _numbers(d: Any) -> Any:
         except ValueError:
             return d
     return d
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:

@@ -113,7 +113,8 @@ class DxMIDetectorConfig(DetectorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_ranges(self, positive=("init_sigma", "last_sigma"))
+        check_ranges(self, positive=("init_sigma", "last_sigma"), at_least_one=("num_steps", "sampler_hidden"),
+                     non_negative=("tau1", "tau2"))
         if self.pretrain_iterations < 0 or self.pretrain_hidden < 1 or self.pretrain_batch_size < 1:
             raise ValueError("pretrain_iterations must be >= 0, pretrain_hidden and pretrain_batch_size >= 1 "
                              f"(got {self.pretrain_iterations}, {self.pretrain_hidden}, {self.pretrain_batch_size})")
@@ -132,6 +133,11 @@ class LangevinDetectorConfig(DetectorConfig):
     step_size: float = 0.05
     noise_scale: float = 1.0
     replay: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(self, at_least_one=("langevin_steps",), positive=("step_size",), non_negative=("noise_scale",),
+                     below_one=("replay",))
 
 
 class DxMIDetector(EnergyDetector):
@@ -231,6 +237,12 @@ class VGSDetectorConfig(DetectorConfig):
     vgs_steps: int = 1
     energy_clip: float = 50.0
     drift_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(self, at_least_one=("num_steps", "value_hidden", "value_depth", "vgs_steps"),
+                     positive=("s2_start", "s2_end", "tau", "s_init", "explore_noise", "energy_clip", "drift_clip"),
+                     below_one=("ema",))
 
 
 class VGSEBMDetector(EnergyDetector):
