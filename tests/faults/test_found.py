@@ -206,6 +206,10 @@ def test_mate_env_option_errors_name_the_key(tmp_path, capsys):
     assert main(["mate-train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
                  *_sets(*MATE_TINY, "iterations=1", "env.length=-2")]) == 2
     assert "env.length" in one_line(capsys)
+    for bad in ("env.length=2.0", "env.length=null"):
+        assert main(["mate-train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
+                     *_sets(*MATE_TINY, "iterations=1", bad)]) == 2
+        assert "env" in one_line(capsys)
 
 
 @pytest.fixture(scope="module")

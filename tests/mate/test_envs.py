@@ -47,7 +47,7 @@ def test_bad_actions_and_options_are_clear_errors() -> None:
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"must be \(2,\); got \(3,\)"):
         env.step(np.zeros(3, dtype=int))
-    with pytest.raises(ValueError, match="bad env options"):
+    with pytest.raises(ValueError, match="env: bad options"):
         make_env("tmaze", 2, corridor=4)
     with pytest.raises(ValueError, match="unknown task"):
         make_env("maze", 2)
