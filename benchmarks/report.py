@@ -45,6 +45,7 @@ AREAS = [  # (file-name prefixes, section title, guide that explains the numbers
     (("toy2d",), "DxMI on 2D data", "dxmi.md"),
     (("images",), "DxMI on images", "images.md"),
     (("throughput",), "Throughput and mixed precision", "images_infra.md"),
+    (("speed",), "Training speed", "speed.md"),
     (("anomaly", "feature_map"), "Anomaly detection", "anomaly.md"),
     (("vgs",), "Value Gradient Sampler", "vgs.md"),
     (("mate",), "MATE", "mate.md"),

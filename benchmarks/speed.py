@@ -70,9 +70,9 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "dxmi_2d": {"rounds": 6, "chunk": 10, "warmup": 2, "n_eval": 5000},
         "vgs_gmm": {"rounds": 6, "chunk": 20, "warmup": 2, "n_eval": 2000},
-        "dxmi_digits": {"rounds": 5, "chunk": 2, "warmup": 30, "n_eval": 500, "pretrain_steps": 400},
+        "dxmi_digits": {"rounds": 8, "chunk": 2, "warmup": 30, "n_eval": 500, "pretrain_steps": 400},
         "anomaly_fit": {"rounds": 10, "chunk": 50, "datasets": ["cardio"]},
-        "scaling": {"iterations": 3, "batch": [256, 512, 1024, 2048, 4096], "steps": [4, 10, 20, 50]},
+        "scaling": {"iterations": 5, "batch": [256, 512, 1024, 2048, 4096], "steps": [4, 10, 20, 50]},
     },
     "full": {
         "dxmi_2d": {"rounds": 10, "chunk": 100, "warmup": 0, "n_eval": 20000},
@@ -80,7 +80,7 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "dxmi_digits": {"rounds": 9, "chunk": 30, "warmup": 30, "n_eval": 1000, "pretrain_steps": 1000},
         "anomaly_fit": {"rounds": 10, "chunk": 50, "datasets": ["cardio", "thyroid", "Pima", "vowels", "WBC",
                                                                  "Ionosphere"]},
-        "scaling": {"iterations": 5, "batch": [256, 512, 1024, 2048, 4096], "steps": [4, 10, 20, 50]},
+        "scaling": {"iterations": 9, "batch": [256, 512, 1024, 2048, 4096], "steps": [4, 10, 20, 50]},
     },
 }
 #: a few seconds of everything (checks that the script runs; not for figures)
@@ -247,19 +247,24 @@ def worker_main(spec: dict[str, Any]) -> None:
 
 
 def scaling_worker(spec: dict[str, Any]) -> None:
-    """Seconds per iteration of dxmi_2d for each (B, T, options) of the spec (this tree only)."""
+    """Seconds per iteration of dxmi_2d (this tree) for each (B, T) of the spec, with default settings
+    and with the speed options: the two take turns iteration by iteration (medians)."""
     send({"ready": True, "dxmi": _dxmi_file()})
     rows = []
     for row in spec["rows"]:
-        case = RunCase({**spec, "overrides": [f"train.algo.batch_size={row['B']}", f"sampler.num_steps={row['T']}",
-                                              *row["overrides"]]})
-        case.run(1)  # warm-up
-        times = []
+        size = [f"train.algo.batch_size={row['B']}", f"sampler.num_steps={row['T']}"]
+        cases = {label: RunCase({**spec, "overrides": [*size, *opts]}) for label, opts in spec["variants"].items()}
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        for case in cases.values():
+            case.run(1)  # warm-up
         for _ in range(spec["iterations"]):
-            t0 = time.perf_counter()
-            case.run(1)
-            times.append(time.perf_counter() - t0)
-        rows.append({**row, "seconds": statistics.median(times)})
+            for label, case in cases.items():
+                t0 = time.perf_counter()
+                case.run(1)
+                times[label].append(time.perf_counter() - t0)
+        rec = {**row, **{f"{label}_s": statistics.median(ts) for label, ts in times.items()}}
+        rec["fast_speedup"] = statistics.median([d / f for d, f in zip(times["default"], times["fast"])])
+        rows.append(rec)
     send({"rows": rows})
 
 
@@ -556,12 +561,10 @@ def scaling(plan: dict[str, Any], work: Path, seed: int, pretrain_steps: int | N
     ckpt = work / "ddpm_8gaussians.pt"
     if not ckpt.is_file():
         pretrain("8gaussians", pretrain_steps, seed, ckpt, "scaling")
-    rows = []
-    for opts, label in (([], "default"), (FAST_2D, "fast")):
-        rows += [{"B": b, "T": 4, "overrides": opts, "label": label} for b in plan["batch"]]
-        rows += [{"B": 1024, "T": t, "overrides": opts, "label": label} for t in plan["steps"] if t != 4]
+    rows = [{"B": b, "T": 4} for b in plan["batch"]] + [{"B": 1024, "T": t} for t in plan["steps"] if t != 4]
     spec = {"case": "scaling", "preset": "8gaussians", "pretrained": str(ckpt), "seed": seed,
-            "workdir": str(work / "scaling"), "iterations": plan["iterations"], "rows": rows}
+            "workdir": str(work / "scaling"), "iterations": plan["iterations"], "rows": rows,
+            "variants": {"default": [], "fast": FAST_2D}}
     w = Worker("scaling", spec, ROOT / "src")
     try:
         got = w.read()["rows"]
@@ -569,13 +572,29 @@ def scaling(plan: dict[str, Any], work: Path, seed: int, pretrain_steps: int | N
         w.close()
     table: dict[str, dict[str, dict[str, Any]]] = {"batch": {}, "steps": {}}
     for r in got:
-        for kind, key in (("batch", f"B={r['B']}"), ("steps", f"T={r['T']}")):
-            if (kind == "batch" and r["T"] == 4) or (kind == "steps" and r["B"] == 1024):
-                table[kind].setdefault(key, {"B": r["B"], "T": r["T"]})[f"{r['label']}_s"] = r["seconds"]
-    for kind in table.values():
-        for rec in kind.values():
-            rec["fast_speedup"] = rec["default_s"] / rec["fast_s"]
+        if r["T"] == 4:
+            table["batch"][f"B={r['B']}"] = r
+        if r["B"] == 1024:
+            table["steps"][f"T={r['T']}"] = r
     return {"batch_T4": table["batch"], "steps_B1024": table["steps"], "iterations": plan["iterations"]}
+
+
+def by_variant(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One case's figures as rows per variant (what ``variants`` in the output holds): seconds per
+    iteration, speedup over the baseline (median and paired), the quality metrics."""
+    names = [k[: -len("_s")] for k in case if k.endswith("_s") and not k.endswith("_fit_s")]
+    rows: dict[str, dict[str, Any]] = {}
+    for v in names:
+        key = "speedup" if v == "current" else f"{v}_speedup"
+        row: dict[str, Any] = {"s_per_iteration": case[f"{v}_s"],
+                               "speedup": 1.0 if v == "baseline" else case[key],
+                               "speedup_paired": 1.0 if v == "baseline" else case[f"{key}_paired"],
+                               case.get("quality_metric", "quality").split(" ")[0]: case.get(f"{v}_quality")}
+        for extra in ("sinkhorn", "sw", "fit_s"):
+            if f"{v}_{extra}" in case:
+                row[extra] = case[f"{v}_{extra}"]
+        rows[v] = row
+    return rows
 
 
 RUNNERS = {"dxmi_2d": case_dxmi_2d, "vgs_gmm": case_vgs_gmm, "dxmi_digits": case_dxmi_digits,
@@ -608,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     result: dict[str, Any] = {
-        "cases": {}, "options": {c: " ".join(FAST[c]) for c in cases},
+        "cases": {}, "variants": {}, "options": {c: " ".join(FAST[c]) for c in cases},
         "settings": {"vgs_gmm": "gmm preset + " + " ".join(vgs_setting())},
         "baseline": args.baseline, "quick": args.quick, "seed": args.seed, "threads": 1,
         "note": (f"seconds per iteration on a shared 2-core CPU under contention from other jobs (load average "
@@ -630,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.perf_counter() - start:.0f}s] {case}", flush=True)
             result["cases"][case] = RUNNERS[case](plans[case], base_src, work, args.seed)
             result["cases"][case]["seconds"] = time.perf_counter() - t0
+            result["variants"][case] = by_variant(result["cases"][case])
             r = result["cases"][case]
             print(f"  {case}: baseline {r['baseline_s']:.4f}s current {r['current_s']:.4f}s "
                   f"({r['speedup']:.2f}x) fast {r['fast_s']:.4f}s ({r['fast_speedup']:.2f}x); quality "
