@@ -251,8 +251,13 @@ def settings_check(saved_file: Path, given: Sequence[tuple[str, str]], root: Cal
     def check() -> str | None:
         if not saved_file.is_file():
             return f"{saved_file.name} not written"
-        text = saved_file.read_text()
-        saved = root(json.loads(text) if saved_file.suffix == ".json" else yaml.safe_load(text))
+        if saved_file.suffix == ".safetensors":  # a saved detector: its settings are in the checkpoint
+            from dxmi.training.checkpoint import load_checkpoint
+
+            saved = root(load_checkpoint(saved_file))
+        else:
+            text = saved_file.read_text()
+            saved = root(json.loads(text) if saved_file.suffix == ".json" else yaml.safe_load(text))
         for k, v in given:
             got = _lookup(saved, k)
             if got is KeyError:
@@ -364,7 +369,7 @@ def config_case(kind: str, given: list[tuple[str, str]], tmp: Path) -> Verdict:
     elif kind == "anomaly":
         argv = ["anomaly", "fit", "--data", str(anomaly_data(tmp)), "--out", str(run), "--no-progress",
                 *_sets(ANOMALY_TINY + sets)]
-        check = _all_checks(settings_check(run / "train" / "fit_config.json", given, lambda d: d["config"]),
+        check = _all_checks(settings_check(run / "model.safetensors", given, lambda d: d["config"]),
                             lambda: finite_checkpoint(run / "model.safetensors"))
     elif kind == "mate":
         argv = ["mate-train", "--config", "tmaze", "--out", str(run), "--quiet", *_sets(MATE_TINY + sets)]
