@@ -49,6 +49,7 @@ AREAS = [  # (file-name prefixes, section title, guide that explains the numbers
     (("anomaly", "feature_map"), "Anomaly detection", "anomaly.md"),
     (("vgs",), "Value Gradient Sampler", "vgs.md"),
     (("mate",), "MATE", "mate.md"),
+    (("faults",), "Robustness: killed runs and fuzzed input", "robustness.md"),
 ]
 HEADER = """# Results
 
