@@ -48,6 +48,7 @@ from dxmi.data.sources import (  # noqa: F401 - re-exported: the jobs' data help
 )
 from dxmi.diffusion import EpsilonModel
 from dxmi.diffusion.edm import EDMDenoiser
+from dxmi.diffusion.solvers import SOLVERS
 from dxmi.energies import Energy, MLPEnergy
 from dxmi.energies.conv import ConvEnergy, TimeConvNet
 from dxmi.io import FileFormatError, settings_yaml, shorten
@@ -513,7 +514,7 @@ def load_trained(cfg: RunConfig, dataset: Any = None) -> DxMI:
 
 
 #: training-free few-step solvers from diffusers (:mod:`dxmi.diffusion.solvers`), for DDPM base models
-SOLVER_SAMPLERS = ("dpmsolver++", "dpmsolver++3m", "unipc")
+SOLVER_SAMPLERS = tuple(s for s in SOLVERS if s != "ddim")  # ddim has its own row: the evenly spaced default
 SAMPLERS = ("dxmi", "base", "ddpm", "ddim", *SOLVER_SAMPLERS)
 
 

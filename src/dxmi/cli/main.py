@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dxmi.config import ConfigError, RunConfig, load_config, preset_names
+from dxmi.experiment import SAMPLERS
 
 EPILOG = """examples:
   dxmi demo                                   # 8gaussians, T = 4: pretrain, DxMI, evaluate, plots
@@ -121,9 +122,6 @@ def write_run_report(cfg: RunConfig) -> Path | None:
         return None
     print(f"wrote {path}")
     return path
-
-
-SAMPLER_CHOICES = ("dxmi", "base", "ddpm", "ddim", "dpmsolver++", "dpmsolver++3m", "unipc")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -291,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("evaluate", cmd_evaluate, "sample-quality metrics of a run's sampler")):
         p = sub.add_parser(name, help=helptext)
         _common(p, config_default=None)
-        p.add_argument("--sampler", default="dxmi", choices=list(SAMPLER_CHOICES),
+        p.add_argument("--sampler", default="dxmi", choices=list(SAMPLERS),
                        help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step; for an EDM "
                             "base model: Euler-ancestral on --steps (100) levels), ddim, or a training-free "
                             "diffusers solver on the same base model: dpmsolver++ (2M), dpmsolver++3m, unipc")
