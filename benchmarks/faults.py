@@ -4,7 +4,7 @@
     python benchmarks/faults.py --quick --out /tmp/faults_quick.json  # 10 kills, 200 cases (~3 min)
 
 Kills (``tests/faults/kill_harness.py``): tiny runs of five kinds (``dxmi pretrain``, ``dxmi train``,
-``dxmi vgs-train``, ``dxmi anomaly fit --resume``, ``dxmi mate-train --resume``) are run once
+``dxmi vgs train``, ``dxmi anomaly fit --resume``, ``dxmi mate train --resume``) are run once
 uninterrupted, then as child processes killed with SIGKILL at random moments (from outside at a
 random time, or at a random rename of an atomic write: just before it, or with the temporary file cut
 to half), ``--per-episode`` times each, and resumed with the same command until it exits 0. A kill

@@ -38,12 +38,12 @@ def test_cli_train_sample_evaluate_with_a_user_energy(tmp_path, monkeypatch, cap
     out = str(tmp_path / "run")
     small = ["--set", "iterations=5", "--set", "num_steps=3", "--set", "batch_size=32", "--set", "net.hidden=16",
              "--set", "net.time_dim=8"]
-    assert main(["vgs-train", "--target", "user_energies_cli:bowl", "--dim", "2", "--out", out, "--no-progress",
+    assert main(["vgs", "train", "--target", "user_energies_cli:bowl", "--dim", "2", "--out", out, "--no-progress",
                  *small]) == 0
-    assert main(["vgs-sample", "--out", out, "--n", "50"]) == 2  # the folder alone imports no code
+    assert main(["vgs", "sample", "--out", out, "--n", "50"]) == 2  # the folder alone imports no code
     assert "--allow-import user_energies_cli" in capsys.readouterr().err
-    assert main(["vgs-sample", "--out", out, "--n", "50", "--allow-import", "user_energies_cli"]) == 0
-    assert main(["vgs-evaluate", "--out", out, "--n", "50", "--target", "user_energies_cli:bowl"]) == 0
+    assert main(["vgs", "sample", "--out", out, "--n", "50", "--allow-import", "user_energies_cli"]) == 0
+    assert main(["vgs", "evaluate", "--out", out, "--n", "50", "--target", "user_energies_cli:bowl"]) == 0
     assert (tmp_path / "run" / "samples.npy").is_file() and (tmp_path / "run" / "eval.json").is_file()
-    assert main(["vgs-train", "--target", "nope", "--out", out]) == 2
+    assert main(["vgs", "train", "--target", "nope", "--out", out]) == 2
     assert "unknown target" in capsys.readouterr().err

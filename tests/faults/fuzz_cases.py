@@ -350,7 +350,7 @@ def anomaly_data(folder: Path) -> Path:
 
 
 def config_case(kind: str, given: list[tuple[str, str]], tmp: Path) -> Verdict:
-    """``--set`` overrides of one kind of run (dxmi train, vgs-train, anomaly fit, mate-train) on top
+    """``--set`` overrides of one kind of run (dxmi train, dxmi vgs train, dxmi anomaly fit, dxmi mate train) on top
     of a tiny run."""
     run = tmp / "run"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -363,7 +363,7 @@ def config_case(kind: str, given: list[tuple[str, str]], tmp: Path) -> Verdict:
         check = _all_checks(settings_check(run / "config.yaml", given),
                             lambda: finite_checkpoint(run / "train" / "checkpoints" / "last.safetensors"))
     elif kind == "vgs":
-        argv = ["vgs-train", "--target", "gmm", "--out", str(run), "--no-progress", *_sets(VGS_TINY + sets)]
+        argv = ["vgs", "train", "--target", "gmm", "--out", str(run), "--no-progress", *_sets(VGS_TINY + sets)]
         check = _all_checks(settings_check(run / "vgs.yaml", given, lambda d: d["config"]),
                             lambda: finite_checkpoint(run / "checkpoints" / "last.safetensors"))
     elif kind == "anomaly":
@@ -372,7 +372,7 @@ def config_case(kind: str, given: list[tuple[str, str]], tmp: Path) -> Verdict:
         check = _all_checks(settings_check(run / "model.safetensors", given, lambda d: d["config"]),
                             lambda: finite_checkpoint(run / "model.safetensors"))
     elif kind == "mate":
-        argv = ["mate-train", "--config", "tmaze", "--out", str(run), "--quiet", *_sets(MATE_TINY + sets)]
+        argv = ["mate", "train", "--config", "tmaze", "--out", str(run), "--quiet", *_sets(MATE_TINY + sets)]
         check = _all_checks(settings_check(run / "config.yaml", given),
                             lambda: finite_checkpoint(run / "checkpoint.safetensors"))
     else:
@@ -535,12 +535,12 @@ FOLDERS: dict[str, Folder] = {f.kind: f for f in (
     Folder("dxmi_base", ("config.yaml", "pretrain/checkpoints/last.safetensors"),
            lambda run, data, out: ["sample", "--out", str(run), "--n", "7", "--sampler", "base", "--file", str(out)]),
     Folder("vgs", ("vgs.yaml", "checkpoints/last.safetensors"),
-           lambda run, data, out: ["vgs-sample", "--out", str(run), "--n", "7", "--file", str(out)]),
+           lambda run, data, out: ["vgs", "sample", "--out", str(run), "--n", "7", "--file", str(out)]),
     Folder("anomaly", ("model.safetensors",),
            lambda run, data, out: ["anomaly", "score", "--out", str(run), "--data", str(anomaly_data(data)),
                                    "--csv", str(out)]),
     Folder("mate", ("checkpoint.safetensors", "checkpoint.json"),
-           lambda run, data, out: ["mate-evaluate", str(run), "--episodes", "2", "--out", str(out.parent)]),
+           lambda run, data, out: ["mate", "evaluate", str(run), "--episodes", "2", "--out", str(out.parent)]),
 )}
 
 
@@ -550,10 +550,10 @@ def make_folders(root: Path) -> dict[str, Path]:
     data.mkdir(parents=True, exist_ok=True)
     runs = {"dxmi": root / "dxmi", "vgs": root / "vgs", "anomaly": root / "anomaly", "mate": root / "mate"}
     cmds = {"dxmi": ["train", "--out", str(runs["dxmi"]), "--no-progress", *_sets(DXMI_TINY)],
-            "vgs": ["vgs-train", "--target", "gmm", "--out", str(runs["vgs"]), "--no-progress", *_sets(VGS_TINY)],
+            "vgs": ["vgs", "train", "--target", "gmm", "--out", str(runs["vgs"]), "--no-progress", *_sets(VGS_TINY)],
             "anomaly": ["anomaly", "fit", "--data", str(anomaly_data(data)), "--out", str(runs["anomaly"]),
                         "--no-progress", *_sets(ANOMALY_TINY)],
-            "mate": ["mate-train", "--config", "tmaze", "--out", str(runs["mate"]), "--quiet", *_sets(MATE_TINY)]}
+            "mate": ["mate", "train", "--config", "tmaze", "--out", str(runs["mate"]), "--quiet", *_sets(MATE_TINY)]}
     for kind, argv in cmds.items():
         if not runs[kind].is_dir():
             res = invoke(argv)

@@ -86,7 +86,7 @@ def test_mate_counters_come_from_the_checkpoint_file(tmp_path):
 
 def test_mate_resume_of_a_finished_run_reports_its_evaluation(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["mate-train", "--config", "tmaze", "--out", str(out), "--quiet", "--resume",
+    args = ["mate", "train", "--config", "tmaze", "--out", str(out), "--quiet", "--resume",
             *_sets(*MATE_TINY, "iterations=1", "eval_every=1")]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -154,15 +154,15 @@ def test_an_error_in_a_settings_file_names_the_file(tmp_path):
 
 def test_vgs_settings_file_cut_short_or_bad_names_the_file(tmp_path, capsys):
     run = tmp_path / "vgs"
-    assert main(["vgs-train", "--target", "gmm", "--out", str(run), "--no-progress", "--ckpt-every", "1",
+    assert main(["vgs", "train", "--target", "gmm", "--out", str(run), "--no-progress", "--ckpt-every", "1",
                  *_sets("iterations=2", "num_steps=3", "batch_size=8", "net.hidden=8", "net.depth=1",
                         "net.time_dim=8")]) == 0
     text = (run / "vgs.yaml").read_text()
     for bad in (text[: len(text) // 2], text.replace("s2_start: 0.2", "s2_start: nul")):
         (run / "vgs.yaml").write_text(bad)
-        assert main(["vgs-sample", "--out", str(run), "--n", "3"]) == 2
+        assert main(["vgs", "sample", "--out", str(run), "--n", "3"]) == 2
         assert str(run / "vgs.yaml") in one_line(capsys)
-    assert main(["vgs-train", "--target", "gmm", "--out", str(tmp_path / "v2"), "--ckpt-every", "-1"]) == 2
+    assert main(["vgs", "train", "--target", "gmm", "--out", str(tmp_path / "v2"), "--ckpt-every", "-1"]) == 2
     assert "--ckpt-every" in one_line(capsys)
 
 
@@ -203,11 +203,11 @@ def test_mate_settings_are_checked(override, key):
 
 
 def test_mate_env_option_errors_name_the_key(tmp_path, capsys):
-    assert main(["mate-train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
+    assert main(["mate", "train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
                  *_sets(*MATE_TINY, "iterations=1", "env.length=-2")]) == 2
     assert "env.length" in one_line(capsys)
     for bad in ("env.length=2.0", "env.length=null"):
-        assert main(["mate-train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
+        assert main(["mate", "train", "--config", "tmaze", "--out", str(tmp_path / "m"), "--quiet",
                      *_sets(*MATE_TINY, "iterations=1", bad)]) == 2
         assert "env" in one_line(capsys)
 

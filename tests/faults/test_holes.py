@@ -301,12 +301,12 @@ def test_vgs_run_folder_imports_only_with_allow_import(tmp_path, monkeypatch, ca
 
     (run / "vgs.yaml").write_text(yaml.safe_dump({"target": "evil_energy:energy", "dim": 2,
                                                   "config": __import__("dataclasses").asdict(make_config("x"))}))
-    assert main(["vgs-sample", "--out", str(run), "--n", "5"]) == 2
+    assert main(["vgs", "sample", "--out", str(run), "--n", "5"]) == 2
     line = one_line(capsys)
     assert "--allow-import evil_energy" in line, line
     assert not marker.exists() and "evil_energy" not in sys.modules
     # with the flag the module is imported (then the missing checkpoint is the error)
-    assert main(["vgs-sample", "--out", str(run), "--n", "5", "--allow-import", "evil_energy"]) == 2
+    assert main(["vgs", "sample", "--out", str(run), "--n", "5", "--allow-import", "evil_energy"]) == 2
     assert "no trained sampler" in one_line(capsys) and marker.exists()
     sys.modules.pop("evil_energy", None)
 

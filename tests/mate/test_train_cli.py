@@ -27,7 +27,7 @@ def test_unknown_keys_and_bad_values_are_one_line_errors() -> None:
 
 
 def test_cli_error_is_one_line(capsys) -> None:
-    assert main(["mate-train", "--set", "bogus=1", "--quiet"]) == 2
+    assert main(["train", "--set", "bogus=1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown config key")
 
@@ -36,19 +36,19 @@ def test_cli_error_is_one_line(capsys) -> None:
 def test_cli_train_resume_evaluate(tmp_path, capsys, task: str, tiny: list[str]) -> None:
     out = tmp_path / "run"
     sets = [a for s in tiny for a in ("--set", s)]
-    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", *sets]) == 0
+    assert main(["train", "--config", task, "--out", str(out), "--quiet", *sets]) == 0
     for name in ("log.csv", "curve.png", "checkpoint.safetensors", "checkpoint.json",
                  "config.yaml"):
         assert (out / name).exists(), name
     assert not list(out.glob("*.tmp"))
     sets += ["--set", "iterations=6"]
-    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--resume",
+    assert main(["train", "--config", task, "--out", str(out), "--quiet", "--resume",
                  *sets]) == 0
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["iteration"] == 6
     assert len((out / "log.csv").read_text().strip().splitlines()) == 1 + 3
     capsys.readouterr()
-    assert main(["mate-evaluate", str(out), "--episodes", "8"]) == 0
+    assert main(["evaluate", str(out), "--episodes", "8"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 8 and summary["task"] == task
 
@@ -88,7 +88,7 @@ def test_agent_config_defaults_follow_reference() -> None:
 
 @pytest.mark.parametrize("name", ["banana", "mps", *([] if torch.cuda.is_available() else ["cuda"])])
 def test_bad_device_is_a_one_line_error(tmp_path, capsys, name: str) -> None:
-    assert main(["mate-train", "--out", str(tmp_path / "run"), "--device", name, "--quiet"]) == 2
+    assert main(["train", "--out", str(tmp_path / "run"), "--device", name, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: --device '{name}'"), err
     assert not (tmp_path / "run").exists()  # refused before anything is written
@@ -103,13 +103,13 @@ def test_cuda_run_resumes_on_cpu_and_evaluates_on_cuda(tmp_path, capsys, task: s
                                                       tiny: list[str]) -> None:
     out = tmp_path / "run"
     sets = [a for s in tiny for a in ("--set", s)]
-    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--device",
+    assert main(["train", "--config", task, "--out", str(out), "--quiet", "--device",
                  "cuda", *sets]) == 0
-    assert main(["mate-train", "--config", task, "--out", str(out), "--quiet", "--device",
+    assert main(["train", "--config", task, "--out", str(out), "--quiet", "--device",
                  "cpu", "--resume", *sets, "--set", "iterations=6"]) == 0
     assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 6
     capsys.readouterr()
-    assert main(["mate-evaluate", str(out), "--episodes", "8", "--device", "cuda"]) == 0
+    assert main(["evaluate", str(out), "--episodes", "8", "--device", "cuda"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 8
 
 

@@ -1,7 +1,9 @@
 """``dxmi``: pretrain, train, sample, evaluate, plot and a one-command demo.
 
-Every subcommand reads a preset or YAML file (``--config``), applies ``--set key.sub=value``
-overrides and works in one run folder (``--out``). Errors are one line naming the problem.
+One grammar: DxMI's commands are top level (``dxmi train``); the other apps are ``dxmi <app> <verb>``
+(``dxmi vgs train``, ``dxmi mate evaluate``, ``dxmi anomaly fit``). Every DxMI command reads a preset or
+YAML file (``--config``), applies ``--set key.sub=value`` overrides and works in one run folder
+(``--out``). Errors are one line naming the problem.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ EPILOG = """examples:
   torchrun --nproc_per_node 4 -m dxmi train --config 2spirals --device cuda --set precision=bf16
                                               # data-parallel (DDP, NCCL; gloo on CPU), mixed precision
   dxmi anomaly fit --out runs/bc && dxmi anomaly evaluate --out runs/bc   # breast cancer, benign = normal
+  dxmi vgs train --target gmm --out runs/vgs_gmm && dxmi vgs evaluate --out runs/vgs_gmm   # no data, an energy
+  dxmi mate train --config tmaze --out runs/tmaze && dxmi mate evaluate runs/tmaze          # contextual RL
   dxmi train --config digits --out runs/digits        # images: 8x8 digits, UNet DDPM, T = 10, conv energy
   dxmi evaluate --out runs/digits --sampler base      # images: FD / precision / recall in classifier features
   dxmi export --out runs/digits --to exports/digits   # the trained sampler as a diffusers pipeline folder
+apps: `dxmi vgs|mate|anomaly --help` lists an app's actions, `dxmi vgs train --help` one action's options.
 time convention: step t = 0 is noise, t = T is the sample."""
 
 
@@ -361,8 +366,11 @@ def error_line(e: BaseException, limit: int = 600) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dxmi.cli.aliases import rewrite
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # the old hyphenated spellings (vgs-train, mate-evaluate, ...): one note, then the same command
+    args = parser.parse_args(rewrite(sys.argv[1:] if argv is None else argv))
     if args.threads < 1:
         print(f"dxmi: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2

@@ -1,16 +1,16 @@
-"""``dxmi vgs-*`` subcommands: train a Value Gradient Sampler on a target, sample, evaluate, plot.
+"""``dxmi vgs {train,sample,evaluate,plot}``: the Value Gradient Sampler on a target energy (no data).
 
-    dxmi vgs-train --target gmm --out runs/vgs_gmm --set iterations=500
-    dxmi vgs-sample --out runs/vgs_gmm --n 5000
-    dxmi vgs-evaluate --out runs/vgs_gmm
-    dxmi vgs-plot --out runs/vgs_gmm
-    dxmi vgs-train --target mypkg.energies:banana --dim 2 --out runs/banana
-    dxmi vgs-sample --out runs/banana --allow-import mypkg.energies
+    dxmi vgs train --target gmm --out runs/vgs_gmm --set iterations=500
+    dxmi vgs sample --out runs/vgs_gmm --n 5000
+    dxmi vgs evaluate --out runs/vgs_gmm
+    dxmi vgs plot --out runs/vgs_gmm
+    dxmi vgs train --target mypkg.energies:banana --dim 2 --out runs/banana
+    dxmi vgs sample --out runs/banana --allow-import mypkg.energies
 
 The run folder holds ``vgs.yaml`` (target, dim and the full config), the trainer's checkpoints and
 ``metrics.csv``; later commands read the target and config from it. Reading a folder never imports
 code on its own: a ``module:function`` target named there is loaded only with ``--allow-import MODULE``
-(or when given again with ``--target``).
+(or when given again with ``--target``). The old spellings ``vgs-train`` ... ``vgs-plot`` still work.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _trained(args: argparse.Namespace) -> tuple[Any, Any, Any, Path]:
     algo = VGS(target.to(cfg.device), cfg)
     ckpt = CheckpointManager(out / "checkpoints")
     if not ckpt.exists():
-        raise FileNotFoundError(f"no trained sampler in {out} (run dxmi vgs-train first)")
+        raise FileNotFoundError(f"no trained sampler in {out} (run dxmi vgs train first)")
     restore_state(algo, ckpt.load(torch.device(cfg.device)).get("algorithm"), ckpt.last, "trained sampler")
     return target, cfg, algo, out
 
@@ -198,22 +198,27 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def add_subparsers(sub: Any) -> None:
-    """Register ``vgs-train``, ``vgs-sample``, ``vgs-evaluate``, ``vgs-plot`` on the ``dxmi`` parser."""
-    p = sub.add_parser("vgs-train", help="train a Value Gradient Sampler on a target energy (no data)")
+    """Register ``dxmi vgs {train,sample,evaluate,plot}`` on the ``dxmi`` parser."""
+    app = sub.add_parser("vgs", help="Value Gradient Sampler on a target energy: train, sample, evaluate, plot",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    vsub = app.add_subparsers(dest="vgs_command", required=True, metavar="ACTION")
+    helptext = "train a Value Gradient Sampler on a target energy (no data); a killed run resumes"
+    p = vsub.add_parser("train", help=helptext, description=helptext)
     _args(p, train=True)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--ckpt-every", type=int, default=500, metavar="N",
                    help="checkpoint every N iterations (and at the end; default 500); a killed run resumes from "
                         "the last one when the same command is run again")
     p.add_argument("--log-every", type=int, default=50, metavar="N",
                    help="a row of OUT/metrics.csv every N iterations (default 50)")
     p.set_defaults(func=cmd_train)
-    for name, func, helptext in (("vgs-sample", cmd_sample, "draw samples from a trained VGS run"),
-                                 ("vgs-evaluate", cmd_evaluate, "metrics of a trained VGS run"),
-                                 ("vgs-plot", cmd_plot, "samples over the density, energy histograms, trajectories")):
-        p = sub.add_parser(name, help=helptext)
+    for name, func, helptext in (
+            ("sample", cmd_sample, "draw samples from a trained VGS run"),
+            ("evaluate", cmd_evaluate, "metrics of a trained VGS run (OUT/eval.json)"),
+            ("plot", cmd_plot, "samples over the density, energy histograms, trajectories")):
+        p = vsub.add_parser(name, help=helptext, description=helptext)
         _args(p, train=False)
         p.add_argument("--n", type=int, default=2000, help="number of samples (default 2000)")
-        if name == "vgs-sample":
+        if name == "sample":
             p.add_argument("--file", default=None, help="output .npy or .csv (default: OUT/samples.npy)")
         p.set_defaults(func=func)

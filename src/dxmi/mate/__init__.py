@@ -3,7 +3,7 @@
 Parts, as in the method's diagram: ``tokenizer`` (transition and observation embedders),
 ``memories`` (MATE and the baselines behind one interface), ``agents`` (SAC, Double DQN),
 ``replay`` (whole-episode replay), ``envs`` (batched contextual tasks), ``train`` (outer loop),
-``cli`` (``mate-train`` / ``mate-evaluate``).
+``cli`` (``dxmi mate train`` / ``dxmi mate evaluate``).
 """
 
 from dxmi.mate.memories import MEMORIES, SequenceMemory, build_memory

@@ -1,4 +1,4 @@
-"""``python -m dxmi.mate mate-train --config tmaze --out runs/tmaze``."""
+"""``python -m dxmi.mate train --config tmaze --out runs/tmaze``."""
 
 from dxmi.mate.cli import main
 

@@ -1,7 +1,13 @@
-"""Command line: ``mate-train`` and ``mate-evaluate``.
+"""``dxmi mate {train,evaluate}``: a MATE (or baseline memory) agent on a contextual task.
+
+    dxmi mate train --config tmaze --out runs/tmaze_mate
+    dxmi mate train --config tmaze --set memory=gru --set env.length=20 --out runs/tmaze_gru
+    dxmi mate train --config tmaze --out runs/tmaze_mate --resume    # continue
+    dxmi mate evaluate runs/tmaze_mate --episodes 128
 
 Registered into the main ``dxmi`` CLI through :func:`add_subparsers`; also runnable as
-``python -m dxmi.mate {mate-train,mate-evaluate} ...``.
+``python -m dxmi.mate {train,evaluate} ...``. The old spellings ``mate-train`` and ``mate-evaluate``
+still work.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,7 +46,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cfg, agent = load_trained(args.run, device)
     if args.set:
-        raise ConfigError("mate-evaluate takes the run's own config; --set is not supported")
+        raise ConfigError("dxmi mate evaluate takes the run's own config; --set is not supported")
     result = evaluate(cfg, agent, args.episodes)
     summary = {"task": cfg.task, "memory": cfg.memory, "mean_return": result.mean_return,
                "success_rate": result.success_rate, "episodes": result.episodes}
@@ -73,9 +80,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override a config key (dots for nesting: agent.lr=1e-3)")
 
 
-def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``mate-train`` and ``mate-evaluate`` on an argparse subparsers object."""
-    tr = subparsers.add_parser("mate-train", help="train a MATE (or baseline) agent")
+def add_verbs(subparsers: Any) -> None:
+    """Register ``train`` and ``evaluate`` on an argparse subparsers object."""
+    helptext = "train a MATE (or baseline) agent"
+    tr = subparsers.add_parser("train", help=helptext, description=helptext)
     tr.add_argument("--config", default="tmaze",
                     help="YAML file or preset: tmaze, order, bandit, point, pendulum, "
                          "cheetah_vel, ant_dir")
@@ -84,7 +92,8 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(tr)
     tr.set_defaults(func=_one_line_errors(_train))
-    ev = subparsers.add_parser("mate-evaluate", help="evaluate a trained run")
+    helptext = "evaluate a trained run (RUN/eval.json)"
+    ev = subparsers.add_parser("evaluate", help=helptext, description=helptext)
     ev.add_argument("run", help="the run folder (with checkpoint.json)")
     ev.add_argument("--episodes", type=int, default=128)
     ev.add_argument("--out", default=None, help="where eval.json goes (default: the run)")
@@ -93,8 +102,23 @@ def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=_one_line_errors(_evaluate))
 
 
+def add_subparsers(subparsers: Any) -> None:
+    """Register ``dxmi mate {train,evaluate}`` on the ``dxmi`` parser."""
+    app = subparsers.add_parser("mate", help="MATE or a baseline memory on a contextual task: train, evaluate",
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbs(app.add_subparsers(dest="mate_command", required=True, metavar="ACTION"))
+
+
+#: ``python -m dxmi.mate``'s old spellings
+RENAMED = {"mate-train": ("train",), "mate-evaluate": ("evaluate",)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dxmi.mate", description=__doc__)
-    add_subparsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    from dxmi.cli.aliases import rewrite
+
+    prog = "python -m dxmi.mate"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbs(parser.add_subparsers(dest="command", required=True, metavar="ACTION"))
+    args = parser.parse_args(rewrite(sys.argv[1:] if argv is None else argv, prog, RENAMED, valued=()))
     return int(args.func(args))
