@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from dxmi.algorithms.vgs import VGS, VGSConfig, make_config
-from dxmi.baselines import ais, hmc, mala, mala_thinned
+from dxmi.baselines import AIS, HMC, MALA, Sampler
 from dxmi.metrics import particle_metrics, synthetic_metrics
 from dxmi.targets import Target, make_target
 from dxmi.training.vgs import train_vgs
@@ -101,37 +101,32 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
         rows["vgs_td0"], _ = _vgs_row(target, cfg0, ref, n_eval, seed, work / f"{name}_td0")
 
     steps = max(1, budget // n_eval - 1)
-    x0 = cfg.s_init * torch.randn(n_eval, target.dim, generator=torch.Generator().manual_seed(seed + 3))
-    t0 = time.perf_counter()
-    res = mala(target, x0, steps, step_size=0.05, generator=torch.Generator().manual_seed(seed + 4))
-    rows["mala"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
-                    "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": steps}
-
-    # The same budget spent on a few long chains, thinned to n_eval samples: a stronger MCMC baseline
-    # where ~100 steps per chain are too few to mix (the funnel).
     long_steps = budget // LONG_CHAINS - 1
-    t0 = time.perf_counter()
-    res = mala_thinned(target, x0[:LONG_CHAINS], long_steps, n_eval, step_size=0.05,
-                       generator=torch.Generator().manual_seed(seed + 8))
-    rows["mala_long"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
-                         "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": long_steps,
-                         "chains": LONG_CHAINS}
-
     iters = max(1, steps // HMC_LEAPFROG)
-    t0 = time.perf_counter()
-    res = hmc(target, x0, iters, step_size=0.1, n_leapfrog=HMC_LEAPFROG,
-              generator=torch.Generator().manual_seed(seed + 5))
-    rows["hmc"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
-                   "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "iterations": iters}
-
-    # Same number of sampler steps as VGS (T gradient evaluations per sample, while VGS spends one
-    # energy gradient per sample at sampling time): the amortised, sampling-time comparison.
-    t0 = time.perf_counter()
-    res = mala(target, x0, cfg.num_steps, step_size=0.05, generator=torch.Generator().manual_seed(seed + 7),
-               adapt_steps=0)
-    rows["mala_same_steps"] = {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
-                               "seconds": time.perf_counter() - t0, "acceptance": res.acceptance,
-                               "steps": cfg.num_steps}
+    x0 = cfg.s_init * torch.randn(n_eval, target.dim, generator=torch.Generator().manual_seed(seed + 3))
+    # (row, sampler, seed of its generator, row fields from the result, row fields of the settings)
+    baselines: list[tuple[str, Sampler, int, tuple[str, ...], dict[str, Any]]] = [
+        ("mala", MALA(target, steps, step_size=0.05, init=x0), seed + 4, ("acceptance",), {"steps": steps}),
+        # The same budget spent on a few long chains, thinned to n_eval samples: a stronger MCMC baseline
+        # where ~100 steps per chain are too few to mix (the funnel).
+        ("mala_long", MALA(target, long_steps, step_size=0.05, init=x0, chains=LONG_CHAINS), seed + 8,
+         ("acceptance",), {"steps": long_steps, "chains": LONG_CHAINS}),
+        ("hmc", HMC(target, iters, step_size=0.1, n_leapfrog=HMC_LEAPFROG, init=x0), seed + 5, ("acceptance",),
+         {"iterations": iters}),
+        # Same number of sampler steps as VGS (T gradient evaluations per sample, while VGS spends one
+        # energy gradient per sample at sampling time): the amortised, sampling-time comparison.
+        ("mala_same_steps", MALA(target, cfg.num_steps, step_size=0.05, init=x0, adapt_steps=0), seed + 7,
+         ("acceptance",), {"steps": cfg.num_steps}),
+    ]
+    if target.log_z is not None and target.particles is None:
+        baselines.append(("ais", AIS(target, steps, init_std=max(cfg.s_init, 1.0), step_size=0.05), seed + 6,
+                          ("log_z", "ess"), {}))
+    for method, sampler, sampler_seed, fields, settings in baselines:
+        t0 = time.perf_counter()  # seconds: sampling and scoring, as the vgs row's
+        res = sampler.sample(n_eval, torch.Generator().manual_seed(sampler_seed))
+        scores = _metrics(target, res.samples, ref)
+        rows[method] = {**scores, "n_energy_evals": res.n_energy_evals, "seconds": time.perf_counter() - t0,
+                        **{k: getattr(res, k) for k in fields}, **settings}
 
     # The trained sampler's own start, x_0 = s_init z (learned s_init, no step): what the T learned
     # value-gradient steps add over it.
@@ -143,12 +138,7 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
     t0 = time.perf_counter()
     rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
 
-    if target.log_z is not None and target.particles is None:
-        t0 = time.perf_counter()
-        a = ais(target, n_eval, n_levels=steps, init_std=max(cfg.s_init, 1.0), step_size=0.05,
-                generator=torch.Generator().manual_seed(seed + 6))
-        rows["ais"] = {"log_z": a.log_z, "ess": a.ess, "n_energy_evals": a.n_energy_evals,
-                       "seconds": time.perf_counter() - t0, **_metrics(target, a.samples, ref)}
+    if target.log_z is not None:
         for r in rows.values():
             if "log_z" in r:
                 r["log_z_error"] = abs(r["log_z"] - target.log_z)

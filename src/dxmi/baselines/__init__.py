@@ -1,8 +1,13 @@
-"""Baselines run at equal energy evaluations: MALA, HMC and annealed importance sampling."""
+"""Baselines run at equal energy evaluations: MALA, HMC and annealed importance sampling.
 
-from dxmi.baselines.ais import AISResult, ais
-from dxmi.baselines.common import CountedEnergy, MCMCResult
-from dxmi.baselines.hmc import hmc
-from dxmi.baselines.mala import MALAChains, mala, mala_thinned
+Each is a :class:`Sampler` (``MALA``, ``HMC``, ``AIS``: settings at construction, ``sample(n, generator)``);
+the function forms ``mala``, ``mala_thinned``, ``hmc``, ``ais`` draw the same states.
+"""
 
-__all__ = ["AISResult", "CountedEnergy", "MCMCResult", "ais", "MALAChains", "hmc", "mala", "mala_thinned"]
+from dxmi.baselines.ais import AIS, AISResult, ais
+from dxmi.baselines.common import CountedEnergy, MCMCResult, Sampler
+from dxmi.baselines.hmc import HMC, hmc
+from dxmi.baselines.mala import MALA, MALAChains, mala, mala_thinned
+
+__all__ = ["AIS", "AISResult", "CountedEnergy", "HMC", "MALA", "MALAChains", "MCMCResult", "Sampler", "ais", "hmc",
+           "mala", "mala_thinned"]

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import CountedEnergy
+from dxmi.baselines.common import CountedEnergy, MCMCResult
 from dxmi.targets.base import Target
 
 
 @dataclass(frozen=True)
-class AISResult:
+class AISResult(MCMCResult):
+    """The particles (``samples``), the mean MALA acceptance over the levels, the energy evaluations,
+    the (fixed) step size; the ``log Z`` estimate, the effective sample size fraction of the weights and
+    the log weights ``log_w (n,)``."""
+
     log_z: float
     ess: float
-    samples: Tensor
-    n_energy_evals: int
     log_w: Tensor
 
 
@@ -46,6 +48,7 @@ def ais(target: Target, n: int, n_levels: int = 100, init_std: float = 3.0, step
     x = init_std * target.project(torch.randn(n, target.dim, generator=generator))
     e, g = f(x)
     log_w = torch.zeros(n)
+    accepted = torch.zeros(())
     for k in range(1, n_levels + 1):
         b0, b1 = float(betas[k - 1]), float(betas[k])
         log_w = log_w + (b1 - b0) * (-e - log_prior(x))
@@ -61,6 +64,7 @@ def ais(target: Target, n: int, n_levels: int = 100, init_std: float = 3.0, step
         u_p, gu_p = u_and_grad(prop, e_p, g_p)
         log_a = (u - u_p) - ((x - prop + h * gu_p) ** 2).sum(1) / (4 * h) + ((prop - x + h * gu) ** 2).sum(1) / (4 * h)
         acc = (torch.log(torch.rand(n, generator=generator)) < log_a) & torch.isfinite(e_p)
+        accepted = accepted + acc.float().mean()
         x = torch.where(acc[:, None], prop, x)
         e = torch.where(acc, e_p, e)
         g = torch.where(acc[:, None], g_p, g)
@@ -68,4 +72,21 @@ def ais(target: Target, n: int, n_levels: int = 100, init_std: float = 3.0, step
     log_z = float(torch.logsumexp(lw, 0) - math.log(n))
     w = (lw - lw.max()).exp()
     ess = float(w.sum() ** 2 / (n * (w * w).sum()))
-    return AISResult(log_z=log_z, ess=ess, samples=x, n_energy_evals=f.count, log_w=lw)
+    return AISResult(samples=x, acceptance=float(accepted) / n_levels, n_energy_evals=f.count,
+                     step_size=float(step_size), log_z=log_z, ess=ess, log_w=lw)
+
+
+class AIS:
+    """AIS as a :class:`~dxmi.baselines.common.Sampler`: ``sample(n, generator)`` anneals ``n`` particles
+    from ``N(0, init_std^2 I)`` to the target over ``levels`` levels (:func:`ais`); the result also holds
+    ``log_z``, ``ess`` and the weights."""
+
+    def __init__(self, target: Target, levels: int = 100, init_std: float = 3.0, step_size: float = 0.05,
+                 schedule: str = "sigmoid"):
+        if levels < 1:
+            raise ValueError(f"AIS: levels must be >= 1, got {levels}")
+        self.target, self.levels, self.init_std, self.step_size, self.schedule = (
+            target, levels, init_std, step_size, schedule)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> AISResult:
+        return ais(self.target, n, self.levels, self.init_std, self.step_size, generator, self.schedule)

@@ -1,8 +1,21 @@
-"""Shared parts of the MCMC / AIS baselines: counted energy-and-gradient evaluation, results."""
+"""Shared parts of the MCMC / AIS baselines: counted energy-and-gradient evaluation, results, and the
+one interface every baseline offers (:class:`Sampler`).
+
+Each baseline is configured at construction and draws with ``sample(n, generator)``::
+
+    for sampler in (MALA(target, steps=200, step_size=0.05, init=x0), HMC(target, iterations=40, init=x0),
+                    AIS(target, levels=200)):
+        res = sampler.sample(2000, torch.Generator().manual_seed(0))   # res.samples, res.n_energy_evals
+
+The function forms (:func:`~dxmi.baselines.mala.mala`, :func:`~dxmi.baselines.hmc.hmc`,
+:func:`~dxmi.baselines.ais.ais`) remain; a class draws exactly what its function draws with the same
+start states and generator.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -41,6 +54,30 @@ class MCMCResult:
     acceptance: float
     n_energy_evals: int
     step_size: float
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """An MCMC / AIS baseline with its target and settings fixed at construction."""
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> MCMCResult:
+        """``n`` states ``(n, D)`` and the energy evaluations spent drawing them."""
+        ...
+
+
+def initial_states(target: Target, init: Tensor | float, n: int, generator: torch.Generator | None,
+                   what: str = "sampler") -> Tensor:
+    """Start states ``(n, D)``: the first ``n`` rows of a tensor ``init (B, D)``, or, for a number,
+    ``init * z`` with ``z ~ N(0, I)`` (projected onto the target's subspace) drawn from ``generator``."""
+    if isinstance(init, Tensor):
+        if init.dim() != 2 or init.shape[1] != target.dim:
+            raise ValueError(f"{what}: init must be (B, {target.dim}) start states, got shape {tuple(init.shape)}")
+        if init.shape[0] < n:
+            raise ValueError(f"{what}: {n} chains need {n} start states, init has {init.shape[0]}")
+        return init[:n]
+    if not float(init) > 0:
+        raise ValueError(f"{what}: init must be start states or a positive standard deviation, got {init!r}")
+    return float(init) * target.project(torch.randn(n, target.dim, generator=generator))
 
 
 def adapt(step: Tensor, acc: Tensor, target_acc: float, rate: float = 0.05) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import CountedEnergy, MCMCResult, adapt
+from dxmi.baselines.common import CountedEnergy, MCMCResult, adapt, initial_states
 from dxmi.nets.mlp import check_shape
 from dxmi.targets.base import Target
 
@@ -55,3 +55,24 @@ def hmc(target: Target, x0: Tensor, n_iters: int, step_size: float = 0.05, n_lea
             accepted += acc.float()
     rate = float(accepted.mean() / max(1, n_iters - n_adapt))
     return MCMCResult(samples=x, acceptance=rate, n_energy_evals=f.count, step_size=float(eps.mean()))
+
+
+class HMC:
+    """HMC as a :class:`~dxmi.baselines.common.Sampler`: ``sample(n, generator)`` runs ``n`` chains for
+    ``iterations`` iterations of ``n_leapfrog`` leapfrog steps from ``init`` (:func:`hmc`).
+
+    ``init``: start states ``(B, D)`` (the first ``n`` rows are used) or a standard deviation ``s``
+    (starts ``s z``, ``z ~ N(0, I)``, drawn from the sample's generator before the chains run).
+    """
+
+    def __init__(self, target: Target, iterations: int, step_size: float = 0.05, n_leapfrog: int = 5,
+                 init: Tensor | float = 1.0, adapt_iters: int | None = None, target_acceptance: float = 0.65):
+        if iterations < 1 or n_leapfrog < 1:
+            raise ValueError(f"HMC: iterations and n_leapfrog must be >= 1, got {iterations}, {n_leapfrog}")
+        self.target, self.iterations, self.step_size, self.n_leapfrog = target, iterations, step_size, n_leapfrog
+        self.init, self.adapt_iters, self.target_acceptance = init, adapt_iters, target_acceptance
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> MCMCResult:
+        x0 = initial_states(self.target, self.init, n, generator, "HMC")
+        return hmc(self.target, x0, self.iterations, self.step_size, self.n_leapfrog, generator, self.adapt_iters,
+                   self.target_acceptance)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import CountedEnergy, MCMCResult
+from dxmi.baselines.common import CountedEnergy, MCMCResult, initial_states
 from dxmi.baselines.common import adapt as adapt_step
 from dxmi.nets.mlp import check_shape
 from dxmi.targets.base import Target
@@ -122,3 +122,33 @@ def mala_thinned(target: Target, x0: Tensor, n_steps: int, n_keep: int, step_siz
     rate = float(accepted.mean() / max(1, n_steps - n_burn))
     return MCMCResult(samples=torch.cat(kept)[:n_keep], acceptance=rate, n_energy_evals=chains.n_energy_evals,
                       step_size=float(chains.h.mean()))
+
+
+class MALA:
+    """MALA as a :class:`~dxmi.baselines.common.Sampler`: ``sample(n, generator)`` runs ``n`` chains for
+    ``steps`` steps from ``init`` and returns their final states (:func:`mala`), or, with ``chains=C``,
+    runs ``C`` long chains and keeps ``n`` states thinned from their second halves (:func:`mala_thinned`).
+
+    ``init``: start states ``(B, D)`` (the first ``n``, or ``C``, rows are used) or a standard deviation
+    ``s`` (starts ``s z``, ``z ~ N(0, I)``, drawn from the sample's generator before the chains run).
+    ``adapt_steps`` (default half of ``steps``) adapt the step sizes; with ``chains`` the first half
+    always adapts and is discarded.
+    """
+
+    def __init__(self, target: Target, steps: int, step_size: float = 0.01, init: Tensor | float = 1.0,
+                 adapt_steps: int | None = None, target_acceptance: float = 0.574, chains: int | None = None):
+        if steps < 1:
+            raise ValueError(f"MALA: steps must be >= 1, got {steps}")
+        if chains is not None and (chains < 1 or adapt_steps is not None):
+            raise ValueError(f"MALA: chains must be >= 1 and takes no adapt_steps (the first half adapts), "
+                             f"got chains={chains}, adapt_steps={adapt_steps}")
+        self.target, self.steps, self.step_size, self.init = target, steps, step_size, init
+        self.adapt_steps, self.target_acceptance, self.chains = adapt_steps, target_acceptance, chains
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> MCMCResult:
+        if self.chains is None:
+            x0 = initial_states(self.target, self.init, n, generator, "MALA")
+            return mala(self.target, x0, self.steps, self.step_size, generator, self.adapt_steps,
+                        self.target_acceptance)
+        x0 = initial_states(self.target, self.init, self.chains, generator, "MALA")
+        return mala_thinned(self.target, x0, self.steps, n, self.step_size, generator, self.target_acceptance)
