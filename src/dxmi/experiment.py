@@ -51,7 +51,7 @@ from dxmi.diffusion.edm import EDMDenoiser
 from dxmi.diffusion.solvers import SOLVERS
 from dxmi.energies import Energy, MLPEnergy
 from dxmi.energies.conv import ConvEnergy, TimeConvNet
-from dxmi.io import FileFormatError, settings_yaml, shorten
+from dxmi.io import FileFormatError, settings_yaml
 from dxmi.nets import FourierFeatures, TimeMLP
 from dxmi.nets.conditioning import num_classes
 from dxmi.nets.unet import UNet
@@ -59,6 +59,7 @@ from dxmi.policies import DDPMSubsequencePolicy, GaussianPolicy, ValueGuidedPoli
 from dxmi.policies.edm import EDMPolicy
 from dxmi.schedules import LinearBetaSchedule
 from dxmi.schedules.karras import KarrasSchedule
+from dxmi.settings import changed_settings
 from dxmi.training.checkpoint import checkpoint_step, load_checkpoint, restore_state, write_text_atomic
 from dxmi.training.devices import resolve_device
 from dxmi.training.distributed import Distributed
@@ -221,19 +222,6 @@ PRETRAIN_SETTINGS = ("seed", "data", "pretrain")
 RESUME_FREE_SETTINGS = ("out", "device", "precision", "progress", "tensorboard", "log_every", "ckpt_every", "eval")
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _under(key: str, prefixes: tuple[str, ...]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in prefixes)
-
-
 def check_resumable(cfg: RunConfig, out: Path, restart: tuple[str, ...] = ()) -> None:
     """Refuse (one-line :class:`ConfigError` naming the keys) settings that differ from those of
     ``OUT/config.yaml`` and matter to a phase whose checkpoint would be resumed or built on: the
@@ -245,21 +233,13 @@ def check_resumable(cfg: RunConfig, out: Path, restart: tuple[str, ...] = ()) ->
     if not held or not path.is_file():
         return
     try:
-        old = _flat(to_dict(load_config(str(path))))
+        old = to_dict(load_config(str(path)))
     except ConfigError as e:
         raise ConfigError(f"{path}: the run folder's settings do not load ({e}); use a new --out") from None
     except FileFormatError as e:
         raise ConfigError(f"{e}; use a new --out") from None
-    new = _flat(to_dict(cfg))
     scope = None if held != ["pretrain"] else PRETRAIN_SETTINGS
-    diff = []
-    for k in sorted(set(old) | set(new)):
-        if _under(k, RESUME_FREE_SETTINGS) or (scope is not None and not _under(k, scope)):
-            continue
-        a, b = old.get(k), new.get(k)
-        if a == b or (k == "train.iterations" and isinstance(a, int) and isinstance(b, int) and b >= a):
-            continue
-        diff.append(f"{k} (run: {shorten(repr(a), 40)}, now: {shorten(repr(b), 40)})")
+    diff = changed_settings(old, to_dict(cfg), RESUME_FREE_SETTINGS, ("train.iterations",), scope)
     if diff:
         phases = ", ".join(f"{out / ph}" for ph in held)
         raise ConfigError(

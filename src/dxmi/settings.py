@@ -18,7 +18,7 @@ import yaml
 
 from dxmi.io import shorten
 
-__all__ = ["ConfigError", "from_dict", "merge", "parse_override", "to_dict"]
+__all__ = ["ConfigError", "changed_settings", "flatten", "from_dict", "merge", "parse_override", "to_dict"]
 
 
 class ConfigError(ValueError):
@@ -47,6 +47,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return from_dict(tp, value, key)  # type: ignore[arg-type]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return value
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
@@ -104,16 +108,49 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"a.b.c": leaf}`` (a leaf: anything that is not a dict)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def changed_settings(old: dict[str, Any], new: dict[str, Any], free: tuple[str, ...] = (),
+                     may_grow: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> list[str]:
+    """The settings that differ between two nested dicts (a run's recorded settings and the ones it
+    is resumed with), one ``"key (run: old, now: new)"`` each, sorted by key. ``free``: keys (and the
+    sections under them) that may change; ``may_grow``: integer keys that may only grow (train longer);
+    ``only``: when given, the keys outside these sections are not compared."""
+    a, b = flatten(old), flatten(new)
+    diff = []
+    for k in sorted(set(a) | set(b)):
+        if _under(k, free) or (only is not None and not _under(k, only)):
+            continue
+        x, y = a.get(k), b.get(k)
+        if x == y or (k in may_grow and isinstance(x, int) and isinstance(y, int) and y >= x):
+            continue
+        diff.append(f"{k} (run: {shorten(repr(x), 40)}, now: {shorten(repr(y), 40)})")
+    return diff
+
+
 def merge(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``update`` laid over ``base``, nested mappings merged key by key (neither is modified). Keys
-    inside a value that is not a mapping (``a.b=1`` after ``a=5``) are an error naming the key:
-    laying them over it would drop the value without a word."""
+    """``update`` laid over ``base``, nested mappings merged key by key (neither is modified). An empty
+    mapping replaces the value (``env={}``: no options, as given). Keys inside a value that is not a
+    mapping (``a.b=1`` after ``a=5``) are an error naming the key: laying them over it would drop the
+    value without a word."""
     out = dict(base)
     for k, v in update.items():
         key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if isinstance(v, dict) and v and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v, key)
-        elif isinstance(v, dict) and out.get(k) is not None:
+        elif isinstance(v, dict) and v and out.get(k) is not None:
             raise ConfigError(f"{key} is {shorten(repr(out[k]), 60)}, not a mapping: it has no key "
                               f"{next(iter(v), '')!r}")
         else:
