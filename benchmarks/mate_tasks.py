@@ -49,13 +49,13 @@ def run_one(task: str, memory: str, seed: int, overrides: list[str],
     import torch
 
     from dxmi.mate.config import load_config
-    from dxmi.mate.train import Trainer
+    from dxmi.mate.train import MATETrainer
 
     torch.set_num_threads(1)
     cfg = load_config(task, [f"memory={memory}", f"seed={seed}", *overrides])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        result = Trainer(cfg, tmp, progress=False, device=device).run()
+        result = MATETrainer(cfg, tmp, progress=False, device=device).run()
     return {"mean_return": result.mean_return, "success_rate": result.success_rate,
             "seconds": time.perf_counter() - start}
 

@@ -280,8 +280,8 @@ def finite_checkpoint(path: Path) -> str | None:
     if not path.is_file():
         return f"{path.name} not written"
     tensors, _ = load_safetensors(path, "checkpoint")
-    bad = [k for k, t in tensors.items()  # log.*: a MATE run's last loss (NaN before the first update)
-           if t.is_floating_point() and not k.startswith("log.") and not bool(torch.isfinite(t).all())]
+    bad = [k for k, t in tensors.items()  # log/*: a MATE run's last loss (NaN before the first update)
+           if t.is_floating_point() and not k.startswith("log/") and not bool(torch.isfinite(t).all())]
     return f"non-finite parameters in {path.name}: {bad[:3]}" if bad else None
 
 
@@ -330,9 +330,9 @@ def anomaly_keys() -> dict[str, Any]:
 
 
 def mate_keys() -> dict[str, Any]:
-    from dxmi.mate.config import TrainConfig
+    from dxmi.mate.config import MATEConfig
 
-    return flat_defaults(TrainConfig()) | {"env.length": 3, "memory_kwargs.gate": True}
+    return flat_defaults(MATEConfig()) | {"env.length": 3, "memory_kwargs.gate": True}
 
 
 #: the settings whose large values cost nothing (seeds); every other integer is drawn small
@@ -539,7 +539,7 @@ FOLDERS: dict[str, Folder] = {f.kind: f for f in (
     Folder("anomaly", ("model.safetensors",),
            lambda run, data, out: ["anomaly", "score", "--out", str(run), "--data", str(anomaly_data(data)),
                                    "--csv", str(out)]),
-    Folder("mate", ("checkpoint.safetensors", "checkpoint.json"),
+    Folder("mate", ("checkpoint.safetensors",),
            lambda run, data, out: ["mate", "evaluate", str(run), "--episodes", "2", "--out", str(out.parent)]),
 )}
 

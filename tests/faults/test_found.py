@@ -43,25 +43,24 @@ def test_mate_resume_after_a_stop_between_checkpoints(tmp_path, monkeypatch):
     """A run stopped after logging iteration 4 but before its checkpoint (the last one is of iteration 3)
     resumes to the same log: each row once, and row 4's mean return over iterations 3 and 4 as before."""
     from dxmi.mate.config import load_config as mate_config
-    from dxmi.mate.train import Trainer
+    from dxmi.mate.train import MATETrainer
 
     cfg = mate_config("tmaze", [*MATE_TINY, "iterations=4", "eval_every=2", "checkpoint_every=1"])
     run, kept = tmp_path / "run", tmp_path / "at3"
-    real_save = Trainer.save
+    real_save = MATETrainer.save
 
-    def save(self: Trainer) -> None:
+    def save(self: MATETrainer) -> None:
         real_save(self)
         if self.iteration == 3:
             shutil.copytree(self.out, kept)
 
-    monkeypatch.setattr(Trainer, "save", save)
-    Trainer(cfg, run, progress=False).run()
+    monkeypatch.setattr(MATETrainer, "save", save)
+    MATETrainer(cfg, run, progress=False).run()
     monkeypatch.undo()
     whole = _rows(run / "log.csv")
     weights = (run / "checkpoint.safetensors").read_bytes()
-    for name in ("checkpoint.safetensors", "checkpoint.json"):  # back to the checkpoint of iteration 3
-        shutil.copy(kept / name, run / name)
-    Trainer(cfg, run, progress=False).run(resume=True)
+    shutil.copy(kept / "checkpoint.safetensors", run / "checkpoint.safetensors")  # back to iteration 3
+    MATETrainer(cfg, run, progress=False).run(resume=True)
     again = _rows(run / "log.csv")
     assert [r["iteration"] for r in again] == ["2", "4"]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in again] == \
@@ -70,18 +69,40 @@ def test_mate_resume_after_a_stop_between_checkpoints(tmp_path, monkeypatch):
 
 
 def test_mate_counters_come_from_the_checkpoint_file(tmp_path):
-    """checkpoint.json left from an older save (a stop between the two files) does not rewind the run."""
+    """One checkpoint file of the package's format holds the counters (no second record to disagree
+    with it): a checkpoint.json left by an older version does not rewind the run."""
     from dxmi.mate.config import load_config as mate_config
-    from dxmi.mate.train import Trainer
+    from dxmi.mate.train import MATETrainer
+    from dxmi.training.checkpoint import load_checkpoint
 
     cfg = mate_config("tmaze", [*MATE_TINY, "iterations=2", "eval_every=1", "checkpoint_every=1"])
     run = tmp_path / "run"
-    Trainer(cfg, run, progress=False).run()
-    meta = json.loads((run / "checkpoint.json").read_text())
-    (run / "checkpoint.json").write_text(json.dumps({**meta, "iteration": 1, "updates": 0}))
-    t = Trainer(cfg, run, progress=False)
+    MATETrainer(cfg, run, progress=False).run()
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "config.yaml", "curve.png", "log.csv"]
+    counters = load_checkpoint(run / "checkpoint.safetensors")["counters"]
+    assert counters["iteration"] == 2
+    (run / "checkpoint.json").write_text(json.dumps({"iteration": 1, "updates": 0}))
+    t = MATETrainer(cfg, run, progress=False)
     t.load()
-    assert (t.iteration, t.updates) == (2, meta["updates"])
+    assert (t.iteration, t.updates) == (2, counters["updates"])
+
+
+def test_mate_resume_refuses_other_settings(tmp_path, capsys):
+    """Like `dxmi train`: a resume with settings other than the checkpoint's is a one-line error naming the
+    keys, and leaves the folder as it was; the free settings and a longer run are accepted."""
+    out = tmp_path / "run"
+    base = ["mate", "train", "--config", "tmaze", "--out", str(out), "--quiet", "--resume"]
+    assert main([*base, *_sets(*MATE_TINY, "iterations=1", "eval_every=1")]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main([*base, *_sets(*MATE_TINY, "iterations=1", "eval_every=1", "agent.lr=0.01", "width=16")]) == 2
+    err = one_line(capsys)
+    assert "trained with other settings" in err and "agent.lr (run: 0.0003, now: 0.01)" in err and "width" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main([*base, *_sets(*MATE_TINY, "iterations=2", "eval_every=2", "eval_episodes=4",
+                               "checkpoint_every=2")]) == 0
+    assert main([*base, *_sets(*MATE_TINY, "iterations=1", "eval_every=2")]) == 2
+    assert "iterations (run: 2, now: 1)" in one_line(capsys)
 
 
 def test_mate_resume_of_a_finished_run_reports_its_evaluation(tmp_path, capsys):
@@ -195,10 +216,9 @@ def test_vgs_settings_are_checked(override, key):
     ("seed=4294967296", "seed"), ("width=[1,", "width=[1,"),
 ])
 def test_mate_settings_are_checked(override, key):
-    from dxmi.mate.config import ConfigError as MateConfigError
     from dxmi.mate.config import load_config as mate_config
 
-    with pytest.raises(MateConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
         mate_config("tmaze", [override])
 
 

@@ -153,7 +153,7 @@ def test_gymnasium_spaces_are_optional() -> None:
 def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch, tiny: list[str]) -> None:
     """The wrapped MuJoCo task steps, and its packaged preset trains end to end (4 short rollouts)."""
     from dxmi.mate.config import load_config
-    from dxmi.mate.train import Trainer
+    from dxmi.mate.train import MATETrainer
 
     monkeypatch.chdir(tmp_path)  # mujoco writes its warnings to ./MUJOCO_LOG.TXT
     env = make_env(task, 2, horizon=5)
@@ -163,7 +163,7 @@ def test_mujoco_tasks_smoke(task: str, tmp_path, monkeypatch, tiny: list[str]) -
         obs, r, *_ = env.step(np.zeros((2, env.action.dim)))
     assert np.isfinite(obs).all() and np.isfinite(r).all()
     cfg = load_config(task, [*tiny, "env.horizon=5"])
-    result = Trainer(cfg, str(tmp_path), progress=False).run()
+    result = MATETrainer(cfg, str(tmp_path), progress=False).run()
     assert np.isfinite(result.mean_return)
     assert (tmp_path / "log.csv").exists() and (tmp_path / "checkpoint.safetensors").exists()
 

@@ -7,23 +7,46 @@ import torch
 
 from dxmi.mate.agents import AgentConfig
 from dxmi.mate.cli import main
-from dxmi.mate.config import ConfigError, load_config
+from dxmi.mate.config import load_config
 from dxmi.mate.replay import EpisodeReplay
 from dxmi.mate.rollout import run_episodes
-from dxmi.mate.train import Trainer, build
+from dxmi.mate.train import MATETrainer, build
+from dxmi.settings import ConfigError
+from dxmi.training.checkpoint import load_checkpoint
 
 
 def test_unknown_keys_and_bad_values_are_one_line_errors() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lenght'\]"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'lenght'"):
         load_config("tmaze", ["lenght=3"])
-    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['agent.lrr'\] in agent"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'agent\.lrr'"):
         load_config("tmaze", ["agent.lrr=3"])
-    with pytest.raises(ConfigError, match="must be int"):
+    with pytest.raises(ConfigError, match="iterations: expected an integer, got 'many'"):
         load_config("tmaze", ["iterations=many"])
-    with pytest.raises(ConfigError, match="key=value"):
+    with pytest.raises(ConfigError, match="env: expected a mapping, got 5"):
+        load_config("tmaze", ["env=5"])
+    with pytest.raises(ConfigError, match="key.sub=value"):
         load_config("tmaze", ["iterations"])
     cfg = load_config("tmaze", ["env.length=4", "agent.lr=0.001", "memory=gru"])
     assert cfg.env["length"] == 4 and cfg.agent.lr == 0.001 and cfg.memory == "gru"
+
+
+def test_a_config_file_error_names_the_file_and_the_key(tmp_path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("task: tmaze\nagent: {lr: fast}\n")
+    with pytest.raises(ConfigError, match=rf"^{str(path)}: agent\.lr: expected a number, got 'fast'$"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match=r"^agent\.hidden: expected an integer"):  # the override's: no file
+        load_config("tmaze", ["agent.hidden=wide"])
+
+
+def test_a_checkpoint_of_the_earlier_format_is_a_one_line_error(tmp_path, capsys) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"agent.w": torch.zeros(2)}, str(tmp_path / "checkpoint.safetensors"),
+              metadata={"mate_state": json.dumps({"iteration": 1, "config": {}})})
+    assert main(["evaluate", str(tmp_path), "--episodes", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint.safetensors: a MATE checkpoint of an earlier dxmi version" in err[0]
 
 
 def test_cli_error_is_one_line(capsys) -> None:
@@ -37,15 +60,13 @@ def test_cli_train_resume_evaluate(tmp_path, capsys, task: str, tiny: list[str])
     out = tmp_path / "run"
     sets = [a for s in tiny for a in ("--set", s)]
     assert main(["train", "--config", task, "--out", str(out), "--quiet", *sets]) == 0
-    for name in ("log.csv", "curve.png", "checkpoint.safetensors", "checkpoint.json",
-                 "config.yaml"):
+    for name in ("log.csv", "curve.png", "checkpoint.safetensors", "config.yaml"):
         assert (out / name).exists(), name
     assert not list(out.glob("*.tmp"))
     sets += ["--set", "iterations=6"]
     assert main(["train", "--config", task, "--out", str(out), "--quiet", "--resume",
                  *sets]) == 0
-    meta = json.loads((out / "checkpoint.json").read_text())
-    assert meta["iteration"] == 6
+    assert load_checkpoint(out / "checkpoint.safetensors")["counters"]["iteration"] == 6
     assert len((out / "log.csv").read_text().strip().splitlines()) == 1 + 3
     capsys.readouterr()
     assert main(["evaluate", str(out), "--episodes", "8"]) == 0
@@ -55,9 +76,9 @@ def test_cli_train_resume_evaluate(tmp_path, capsys, task: str, tiny: list[str])
 
 def test_resume_restores_weights_exactly(tmp_path, tiny: list[str]) -> None:
     cfg = load_config("bandit", tiny)
-    a = Trainer(cfg, tmp_path, progress=False)
+    a = MATETrainer(cfg, tmp_path, progress=False)
     a.run()
-    b = Trainer(cfg, tmp_path, progress=False)
+    b = MATETrainer(cfg, tmp_path, progress=False)
     b.load()
     for (k, v), (_, w) in zip(a.agent.state_dict().items(), b.agent.state_dict().items()):
         torch.testing.assert_close(v, w, msg=k)
@@ -107,7 +128,7 @@ def test_cuda_run_resumes_on_cpu_and_evaluates_on_cuda(tmp_path, capsys, task: s
                  "cuda", *sets]) == 0
     assert main(["train", "--config", task, "--out", str(out), "--quiet", "--device",
                  "cpu", "--resume", *sets, "--set", "iterations=6"]) == 0
-    assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 6
+    assert load_checkpoint(out / "checkpoint.safetensors")["counters"]["iteration"] == 6
     capsys.readouterr()
     assert main(["evaluate", str(out), "--episodes", "8", "--device", "cuda"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 8

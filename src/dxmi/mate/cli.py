@@ -26,12 +26,12 @@ from dxmi.training.devices import resolve_device
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dxmi.mate.train import Trainer
+    from dxmi.mate.train import MATETrainer
 
     device = resolve_device(args.device, "--device")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.set)
-    trainer = Trainer(cfg, args.out, progress=not args.quiet, device=device)
+    trainer = MATETrainer(cfg, args.out, progress=not args.quiet, device=device)
     result = trainer.run(resume=args.resume)
     summary = {"task": cfg.task, "memory": cfg.memory, "mean_return": result.mean_return,
                "success_rate": result.success_rate, "out": str(args.out)}
@@ -88,13 +88,15 @@ def add_verbs(subparsers: Any) -> None:
                     help="YAML file or preset: tmaze, order, bandit, point, pendulum, "
                          "cheetah_vel, ant_dir")
     tr.add_argument("--out", default="runs/mate", help="output folder")
-    tr.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from --out's checkpoint; other settings than the checkpoint's are refused "
+                         "(free: checkpoint_every, eval_every, eval_episodes; iterations may grow)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(tr)
     tr.set_defaults(func=_one_line_errors(_train))
     helptext = "evaluate a trained run (RUN/eval.json)"
     ev = subparsers.add_parser("evaluate", help=helptext, description=helptext)
-    ev.add_argument("run", help="the run folder (with checkpoint.json)")
+    ev.add_argument("run", help="the run folder (with checkpoint.safetensors)")
     ev.add_argument("--episodes", type=int, default=128)
     ev.add_argument("--out", default=None, help="where eval.json goes (default: the run)")
     ev.add_argument("--config", default=None, help="ignored: the run's config is used")

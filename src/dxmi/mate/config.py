@@ -1,26 +1,28 @@
-"""Training configuration: a typed record, YAML presets and ``key=value`` overrides."""
+"""Training configuration: a typed record, YAML presets and ``key=value`` overrides.
+
+Built with the package's settings machinery (:mod:`dxmi.settings`), as the run configuration
+(:mod:`dxmi.config`) is: unknown keys, wrong types and out-of-range values are a one-line
+:class:`~dxmi.settings.ConfigError` naming the key in full (and the file, when the file's own
+settings are at fault).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dxmi.io import read_yaml, shorten
+from dxmi.io import read_yaml
 from dxmi.mate.agents import AgentConfig
+from dxmi.settings import ConfigError, from_dict, merge, parse_override, to_dict
 from dxmi.validation import check_ranges
 
-
-class ConfigError(ValueError):
-    """A bad configuration (unknown key, wrong type); the message is one line."""
+__all__ = ["ConfigError", "MATEConfig", "config_from_dict", "load_config", "preset_path"]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class MATEConfig:
     """Everything a MATE training run needs.
 
     task / env: task name and its options; memory / memory_kwargs: memory name and options;
@@ -60,52 +62,15 @@ class TrainConfig:
                      fraction=("dropout", "eps_start", "eps_end", "eps_decay_frac"))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
 
-def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        full = [f"{where}.{k}" if where != "config" else k for k in unknown]
-        raise ConfigError(f"unknown config key(s) {full} in {where}; valid: {sorted(names)}")
-
-
-def _check_types(cls: type, cfg: Any, prefix: str = "") -> None:
-    """Every field of ``cfg`` has the type of ``cls``'s default (ints accepted for floats)."""
-    defaults = cls()
-    for f in dataclasses.fields(cls):
-        want, got = type(getattr(defaults, f.name)), getattr(cfg, f.name)
-        if want is float and isinstance(got, int) and not isinstance(got, bool):
-            continue
-        if not isinstance(got, want) or (want is not bool and isinstance(got, bool)):
-            raise ConfigError(f"config key {prefix + f.name!r} must be {want.__name__}; got {got!r}")
-
-
-def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Build a :class:`TrainConfig`, rejecting unknown keys and mistyped values."""
+def config_from_dict(data: dict[str, Any]) -> MATEConfig:
+    """Build a :class:`MATEConfig` (:func:`dxmi.settings.from_dict`): unknown keys and mistyped
+    or out-of-range values are a :class:`~dxmi.settings.ConfigError` naming the key in full."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping; got {type(data).__name__}")
-    _check_keys(TrainConfig, data, "config")
-    data = dict(data)
-    agent = data.pop("agent", {}) or {}
-    if not isinstance(agent, dict):
-        raise ConfigError(f"'agent' must be a mapping; got {agent!r}")
-    _check_keys(AgentConfig, agent, "agent")
-    for key in ("env", "memory_kwargs"):
-        if key in data and not isinstance(data[key], dict):
-            raise ConfigError(f"{key!r} must be a mapping; got {data[key]!r}")
-    try:
-        agent_cfg = AgentConfig(**agent)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"agent.{e}") from None
-    try:
-        cfg = TrainConfig(agent=agent_cfg, **data)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(str(e)) from None
-    _check_types(AgentConfig, agent_cfg, "agent.")
-    _check_types(TrainConfig, cfg)
-    return cfg
+    return from_dict(MATEConfig, data)
 
 
 def preset_path(name: str) -> Path:
@@ -113,13 +78,14 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("dxmi.mate") / "configs" / f"{name}.yaml"))
 
 
-def load_config(path_or_preset: str | None, overrides: list[str] | None = None) -> TrainConfig:
+def load_config(path_or_preset: str | None, overrides: list[str] | None = None) -> MATEConfig:
     """Load a YAML file (or packaged preset name), then apply ``key=value`` overrides.
 
     Nested keys use dots: ``agent.lr=1e-3``, ``env.length=20``, ``memory_kwargs.gate=true``;
     values are parsed as YAML.
     """
     data: dict[str, Any] = {}
+    source = None
     if path_or_preset:
         path = Path(path_or_preset)
         if not path.exists():
@@ -129,19 +95,16 @@ def load_config(path_or_preset: str | None, overrides: list[str] | None = None) 
         data = read_yaml(path, "config") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config {path} must be a mapping")
+        source = path
+    file_data = data
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value")
-        key, raw = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {p!r} is not a mapping")
-        try:
-            node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {shorten(item)!r}: the value is not valid YAML "
-                              f"({shorten(str(getattr(e, 'problem', None) or e))})") from None
-    return config_from_dict(data)
+        data = merge(data, parse_override(item))
+    try:
+        return config_from_dict(data)
+    except ConfigError:
+        if source is not None and file_data:  # an error of the file's own settings names the file
+            try:
+                config_from_dict(file_data)
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e}") from None
+        raise

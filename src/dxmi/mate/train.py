@@ -1,17 +1,17 @@
 """The outer loop: collect episodes, replay whole episodes, update, evaluate, log, checkpoint.
 
-Outputs in ``out_dir``: ``config.yaml``, ``log.csv`` (one row per evaluation), ``curve.png``
-(learning curve), ``checkpoint.safetensors`` (model, optimizers, replay, generators, and the
-counters and config in its metadata: one file written atomically, so a run killed at any moment
-resumes from a consistent state) and ``checkpoint.json`` (the counters and config again, for
-reading; the resume takes them from the checkpoint itself).
+Outputs in ``out_dir``: ``config.yaml``, ``log.csv`` (one row per evaluation, written by the
+package's :class:`~dxmi.training.loggers.CSVLogger`), ``curve.png`` (learning curve) and
+``checkpoint.safetensors``: a checkpoint of the package's format
+(:func:`~dxmi.training.checkpoint.save_checkpoint`, one file written atomically, so a run killed at
+any moment resumes from a consistent state) holding the agent, the replay, the optimisers, the
+generators, the counters, what the next log row needs and the config. A resume refuses settings
+other than the checkpoint's (except :data:`RESUME_FREE`; ``iterations`` may grow).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -20,27 +20,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from dxmi.io import (
-    FileFormatError,
-    atomic_write,
-    load_safetensors,
-    read_json,
-    reading,
-    safetensors_metadata,
-    settings_yaml,
-    write_text_atomic,
-)
+from dxmi.io import FileFormatError, atomic_write, safetensors_metadata, settings_yaml, write_text_atomic
 from dxmi.mate.agents import Agent, Encoder, build_agent
-from dxmi.mate.config import TrainConfig, config_from_dict
+from dxmi.mate.config import ConfigError, MATEConfig, config_from_dict
 from dxmi.mate.envs import BatchedContextualEnv, make_env
 from dxmi.mate.replay import EpisodeReplay
 from dxmi.mate.rollout import run_episodes
+from dxmi.settings import changed_settings
+from dxmi.training.checkpoint import load_checkpoint, restore_state, save_checkpoint
+from dxmi.training.loggers import CSVLogger
 
 EVAL_SEED = 10**6
+#: the checkpoint of a run folder
+CHECKPOINT = "checkpoint.safetensors"
+#: settings that may differ when a run is resumed (how often it saves and evaluates, and on how many
+#: episodes); ``iterations`` may grow (train longer)
+RESUME_FREE = ("checkpoint_every", "eval_every", "eval_episodes")
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ class LogRow:
     seconds: float
 
 
-def build(cfg: TrainConfig, num_envs: int | None = None,
+def build(cfg: MATEConfig, num_envs: int | None = None,
           device: torch.device | str = "cpu") -> tuple[BatchedContextualEnv, Agent]:
     """The task's batched env (numpy, CPU) and a fresh agent for ``cfg`` on ``device``.
 
@@ -79,7 +77,7 @@ def build(cfg: TrainConfig, num_envs: int | None = None,
     return env, build_agent(encoder, cfg.agent).to(torch.device(device))
 
 
-def evaluate(cfg: TrainConfig, agent: Agent, episodes: int) -> EvalResult:
+def evaluate(cfg: MATEConfig, agent: Agent, episodes: int) -> EvalResult:
     """Greedy policy on ``episodes`` episodes with fixed seeds (same contexts for every run)."""
     env = make_env(cfg.task, min(episodes, 64), **cfg.env)
     gen = torch.Generator().manual_seed(EVAL_SEED)
@@ -100,36 +98,45 @@ def _optimizers(agent: Agent) -> dict[str, torch.optim.Optimizer]:
     return {k: v for k, v in vars(agent).items() if isinstance(v, torch.optim.Optimizer)}
 
 
-def _flat_optimizer_state(agent: Agent) -> dict[str, Tensor]:
-    out: dict[str, Tensor] = {}
-    for name, opt in _optimizers(agent).items():
-        for idx, st in opt.state_dict()["state"].items():
-            for key, val in st.items():
-                out[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
-    return out
-
-
-def _load_optimizer_state(agent: Agent, tensors: dict[str, Tensor]) -> None:
-    for name, opt in _optimizers(agent).items():
-        sd = opt.state_dict()
-        state: dict[int, dict[str, Tensor]] = {}
-        prefix = f"opt.{name}."
-        for key, val in tensors.items():
-            if key.startswith(prefix):
-                idx, field_name = key[len(prefix):].split(".", 1)
-                state.setdefault(int(idx), {})[field_name] = val
-        sd["state"] = state
-        opt.load_state_dict(sd)
+def _cpu_copy(state: Any) -> Any:
+    """``state`` with every tensor copied to the CPU (no storage shared with the live run or between
+    entries: safetensors refuses shared storage)."""
+    if isinstance(state, Tensor):
+        return state.detach().to("cpu", copy=True).contiguous()
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(v) for v in state)
+    return state
 
 
 def _parse_row(row: dict[str, str]) -> LogRow:
     ints = ("iteration", "env_steps", "updates")
-    values: dict[str, Any] = {k: int(float(v)) if k in ints else float(v)
-                              for k, v in row.items()}
+    values: dict[str, Any] = {f.name: int(float(row[f.name])) if f.name in ints else float(row[f.name])
+                              for f in dataclasses.fields(LogRow)}
     return LogRow(**values)
 
 
-class Trainer:
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state of a run's ``checkpoint.safetensors`` (:func:`~dxmi.training.checkpoint.load_checkpoint`,
+    on the CPU). A checkpoint of the format before the shared one (counters in a ``mate_state``
+    metadata entry, beside ``checkpoint.json``) is a one-line :class:`~dxmi.io.FileFormatError`."""
+    path = Path(path)
+    try:
+        state = load_checkpoint(path)
+    except FileFormatError:
+        if path.is_file() and "mate_state" in safetensors_metadata(path, "checkpoint"):
+            raise FileFormatError(f"{path}: a MATE checkpoint of an earlier dxmi version (before the shared "
+                                  f"checkpoint format); this version cannot read it: retrain the run into a "
+                                  f"new --out") from None
+        raise
+    missing = [k for k in ("agent", "replay", "optimisers", "rng", "counters", "log", "config") if k not in state]
+    if missing:
+        raise FileFormatError(f"{path}: not a MATE checkpoint (no {', '.join(missing)})")
+    return state
+
+
+class MATETrainer:
     """Runs ``cfg`` into ``out_dir``; ``resume=True`` continues from its checkpoint.
 
     ``device`` holds the agent and the replay; the environments stay numpy on the CPU. The
@@ -137,7 +144,7 @@ class Trainer:
     the checkpoint is device-free, so a run may resume on another device.
     """
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True,
+    def __init__(self, cfg: MATEConfig, out_dir: str | Path, progress: bool = True,
                  device: torch.device | str = "cpu") -> None:
         self.cfg = cfg
         self.out = Path(out_dir)
@@ -156,64 +163,82 @@ class Trainer:
         self.loss = float("nan")
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save(self) -> None:
-        """Write ``checkpoint.safetensors`` (every tensor, and the counters and config as metadata)
-        atomically, then ``checkpoint.json``: a kill between the two leaves a consistent checkpoint."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        tensors = {f"agent.{k}": v for k, v in self.agent.state_dict().items()}
-        tensors.update(self.replay.state_dict())
-        tensors.update(_flat_optimizer_state(self.agent))
-        tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
-        tensors["rng.generator"] = self.gen.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        # what the next log row needs: the returns since the last evaluation and the last loss
-        tensors["log.train_returns"] = torch.tensor(self.train_returns[-max(1, self.cfg.eval_every):],
-                                                    dtype=torch.float64)
-        tensors["log.loss"] = torch.tensor([self.loss], dtype=torch.float64)
-        meta = {"iteration": self.iteration, "env_steps": self.env_steps,
-                "updates": self.updates, "config": self.cfg.to_dict()}
-        atomic_write(self.out / "checkpoint.safetensors",
-                     lambda tmp: save_file(tensors, tmp, metadata={"mate_state": json.dumps(meta)}))
-        write_text_atomic(self.out / "checkpoint.json", json.dumps(meta, indent=1))
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / CHECKPOINT
 
-    def load(self) -> None:
-        path = self.out / "checkpoint.safetensors"
-        tensors = load_safetensors(path, "checkpoint")[0]
-        meta = _checkpoint_meta(self.out)
-        agent_sd = {k[len("agent."):]: v for k, v in tensors.items() if k.startswith("agent.")}
-        self.agent.load_state_dict(agent_sd)
-        self.replay.load_state_dict(tensors)
-        _load_optimizer_state(self.agent, tensors)
-        self.gen.set_state(tensors["rng.generator"])
-        torch.set_rng_state(tensors["rng.torch"])
-        if self.device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-        self.iteration, self.env_steps = meta["iteration"], meta["env_steps"]
-        self.updates = meta["updates"]
-        if "log.train_returns" in tensors:
-            self.train_returns = [float(v) for v in tensors["log.train_returns"].tolist()]
-            self.loss = float(tensors["log.loss"].reshape(-1)[0])
-        if (self.out / "log.csv").exists():
-            with reading(self.out / "log.csv", "training log", allow_empty=True) as log, open(log) as fh:
-                # rows written after the checkpoint (by the run that was stopped) are written again
-                self.rows = [r for r in (_parse_row(row) for row in csv.DictReader(fh))
-                             if r.iteration <= self.iteration]
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, device-free: the agent, the replay, the optimisers, the
+        generators, the counters, what the next log row needs and the config."""
+        rng = {"generator": self.gen.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return _cpu_copy({
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "optimisers": {name: opt.state_dict() for name, opt in _optimizers(self.agent).items()},
+            "rng": rng,
+            "counters": {"iteration": self.iteration, "env_steps": self.env_steps, "updates": self.updates},
+            # what the next log row needs: the returns since the last evaluation and the last loss
+            "log": {"train_returns": torch.tensor(self.train_returns[-max(1, self.cfg.eval_every):],
+                                                  dtype=torch.float64),
+                    "loss": torch.tensor([self.loss], dtype=torch.float64)},
+            "config": self.cfg.to_dict(),
+        })
+
+    def save(self) -> None:
+        """Write ``checkpoint.safetensors`` (:func:`~dxmi.training.checkpoint.save_checkpoint`: one
+        file, atomically)."""
+        save_checkpoint(self.checkpoint, self.state_dict())
+
+    def load(self, state: dict[str, Any] | None = None) -> None:
+        """Restore the run from ``state`` (default: read from the checkpoint)."""
+        path = self.checkpoint
+        state = read_checkpoint(path) if state is None else state
+        restore_state(self.agent, state["agent"], path, "agent")
+        restore_state(self.replay, state["replay"], path, "replay")
+        for name, opt in _optimizers(self.agent).items():
+            restore_state(opt, state["optimisers"].get(name), path, f"optimiser {name!r}")
+        rng = state["rng"]
+        self.gen.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        counters = state["counters"]
+        self.iteration, self.env_steps = int(counters["iteration"]), int(counters["env_steps"])
+        self.updates = int(counters["updates"])
+        self.train_returns = [float(v) for v in state["log"]["train_returns"].tolist()]
+        self.loss = float(state["log"]["loss"].reshape(-1)[0])
+
+    def check_settings(self, saved: Any) -> None:
+        """Refuse (a one-line :class:`~dxmi.settings.ConfigError` naming the keys) settings that
+        differ from ``saved`` (the checkpoint's), except :data:`RESUME_FREE`; ``iterations`` may grow."""
+        if not isinstance(saved, dict):
+            raise FileFormatError(f"{self.checkpoint}: the checkpoint's config is not a mapping")
+        diff = changed_settings(saved, self.cfg.to_dict(), RESUME_FREE, ("iterations",))
+        if diff:
+            raise ConfigError(
+                f"{self.out} was trained with other settings: {'; '.join(diff)}. Resume with the run's settings "
+                f"({self.out / 'config.yaml'}), train it afresh without --resume, or use a new --out. Free to "
+                f"change on resume: {', '.join(RESUME_FREE)}; iterations may grow")
 
     # -- logging -----------------------------------------------------------------------------
-    def _write_log(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        names = [f.name for f in dataclasses.fields(LogRow)]
+    def _open_log(self) -> CSVLogger:
+        """``log.csv`` through the package's CSV logger: the rows after the checkpoint's iteration
+        (written by a run that was stopped) are dropped, the resumed run writes them again."""
+        path = self.out / "log.csv"
+        try:
+            log = CSVLogger(path, truncate_after=self.iteration, step_key="iteration")
+            self.rows = [_parse_row(r) for r in log.rows]
+        except FileFormatError:
+            raise
+        except (KeyError, ValueError, TypeError) as e:
+            raise FileFormatError(f"{path}: not a MATE training log (bad or missing column {e})") from None
+        return log
 
-        def write(tmp: str) -> None:
-            with open(tmp, "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(names)
-                for row in self.rows:
-                    w.writerow([getattr(row, n) for n in names])
-
-        atomic_write(self.out / "log.csv", write)  # a kill while writing keeps the previous rows
+    def _log(self, log: CSVLogger, row: LogRow) -> None:
+        self.rows.append(row)
+        log.log(row.iteration, {k: v for k, v in dataclasses.asdict(row).items() if k != "iteration"})
         self._plot()
 
     def _plot(self) -> None:
@@ -245,9 +270,12 @@ class Trainer:
     def run(self, resume: bool = False) -> EvalResult:
         """Train until ``cfg.iterations`` rollouts; returns the final evaluation."""
         cfg = self.cfg
-        if resume and (self.out / "checkpoint.safetensors").exists():
-            self.load()
+        if resume and self.checkpoint.exists():
+            state = read_checkpoint(self.checkpoint)
+            self.check_settings(state["config"])  # before anything in the folder changes
+            self.load(state)
         self.out.mkdir(parents=True, exist_ok=True)
+        log = self._open_log()
         write_text_atomic(self.out / "config.yaml", settings_yaml(cfg.to_dict()))
         start = time.perf_counter() - (self.rows[-1].seconds if self.rows else 0.0)
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not self.progress,
@@ -272,11 +300,10 @@ class Trainer:
             done = self.iteration >= cfg.iterations
             if self.iteration % cfg.eval_every == 0 or done:
                 result = evaluate(cfg, self.agent, cfg.eval_episodes)
-                self.rows.append(LogRow(self.iteration, self.env_steps, self.updates,
-                                        float(np.mean(train_returns[-cfg.eval_every:])),
-                                        result.mean_return, result.success_rate, self.loss,
-                                        time.perf_counter() - start))
-                self._write_log()
+                self._log(log, LogRow(self.iteration, self.env_steps, self.updates,
+                                      float(np.mean(train_returns[-cfg.eval_every:])),
+                                      result.mean_return, result.success_rate, self.loss,
+                                      time.perf_counter() - start))
                 bar.set_postfix(ret=f"{result.mean_return:.3f}",
                                 succ=f"{result.success_rate:.2f}")
             if self.iteration % cfg.checkpoint_every == 0 or done:
@@ -288,33 +315,17 @@ class Trainer:
         return result
 
 
-def _checkpoint_meta(run_dir: Path) -> dict[str, Any]:
-    """The counters and config of a run's checkpoint: from ``checkpoint.safetensors`` itself (written
-    in one piece with the tensors), else from ``checkpoint.json`` (checkpoints of earlier versions)."""
-    path = run_dir / "checkpoint.safetensors"
-    if path.is_file():
-        text = safetensors_metadata(path, "checkpoint").get("mate_state")
-        if text is not None:
-            with reading(path, "checkpoint"):
-                meta = json.loads(text)
-            if isinstance(meta, dict) and "config" in meta:
-                return meta
-    meta_path = run_dir / "checkpoint.json"
-    if not meta_path.exists():
-        raise FileNotFoundError(f"no checkpoint in {run_dir} (expected checkpoint.json)")
-    meta = read_json(meta_path, "checkpoint record")
-    if not isinstance(meta, dict) or "config" not in meta:
-        raise FileFormatError(f"{meta_path}: expected a JSON object with a 'config'")
-    return meta
-
-
 def load_trained(run_dir: str | Path,
-                 device: torch.device | str = "cpu") -> tuple[TrainConfig, Agent]:
+                 device: torch.device | str = "cpu") -> tuple[MATEConfig, Agent]:
     """Config and agent (on ``device``) of a finished (or checkpointed) run."""
-    run_dir = Path(run_dir)
-    cfg = config_from_dict(_checkpoint_meta(run_dir)["config"])
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint in {run_dir} (expected {CHECKPOINT})")
+    state = read_checkpoint(path)
+    try:
+        cfg = config_from_dict(state["config"])
+    except ConfigError as e:
+        raise ConfigError(f"{path}: the checkpoint's settings do not load ({e})") from None
     _, agent = build(cfg, num_envs=1, device=device)
-    tensors = load_safetensors(run_dir / "checkpoint.safetensors", "checkpoint")[0]
-    agent.load_state_dict({k[len("agent."):]: v for k, v in tensors.items()
-                           if k.startswith("agent.")})
+    restore_state(agent, state["agent"], path, "agent")
     return cfg, agent

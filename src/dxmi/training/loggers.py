@@ -26,6 +26,12 @@ class NullLogger(Logger):
         return None
 
 
+def _cell(value: float) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return f"{value:.6g}"
+
+
 class CSVLogger(Logger):
     """Appends rows to a CSV; new metric names add columns (the file is rewritten then).
 
@@ -33,22 +39,25 @@ class CSVLogger(Logger):
     done when it was logged (1, 2, ...), so the rows up to and including ``truncate_after`` describe
     the resumed state and are kept, and the later ones (logged after the checkpoint, by the run
     that was interrupted) are dropped on open: the resumed run writes them again, and every step
-    appears once. 0 starts the log afresh."""
+    appears once. 0 starts the log afresh. ``step_key``: the name of the step column (a MATE run's
+    log counts rollouts: ``iteration``). Floats are written with 6 significant digits, integers
+    (counters) in full."""
 
-    def __init__(self, path: str | Path, truncate_after: int | None = None):
+    def __init__(self, path: str | Path, truncate_after: int | None = None, step_key: str = "step"):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.step_key = step_key
         self.rows: list[dict[str, Any]] = []
-        self.fields: list[str] = ["step"]
+        self.fields: list[str] = [step_key]
         if self.path.exists():
             with reading(self.path, "metrics log", allow_empty=True) as p:
                 text = p.read_text()
                 if text and not text.endswith("\n"):  # a row cut short by a stop while appending it
                     text = text[: text.rfind("\n") + 1]
                 reader = csv.DictReader(io.StringIO(text, newline=""))
-                self.fields = list(reader.fieldnames or ["step"])
+                self.fields = list(reader.fieldnames or [step_key])
                 self.rows = [r for r in reader
-                             if truncate_after is None or int(float(r["step"])) <= truncate_after]
+                             if truncate_after is None or int(float(r[step_key])) <= truncate_after]
             self._rewrite()
 
     def _rewrite(self) -> None:
@@ -61,7 +70,7 @@ class CSVLogger(Logger):
         atomic_write(self.path, write)  # a stop while rewriting keeps the rows written so far
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
-        row: dict[str, Any] = {"step": step, **{k: f"{v:.6g}" for k, v in metrics.items()}}
+        row: dict[str, Any] = {self.step_key: step, **{k: _cell(v) for k, v in metrics.items()}}
         self.rows.append(row)
         new = [k for k in row if k not in self.fields]
         if new:
