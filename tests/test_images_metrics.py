@@ -28,6 +28,8 @@ def test_classifier_learns_and_is_cached(digits, tmp_path):
     with torch.no_grad():
         assert torch.allclose(clf.features(x), again.features(x))
 
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.safetensors"]  # written atomically, no temp file left
+
     metric = ClassifierFeatureMetrics(clf, digits.images)
     a, b = digits.split(0.5, seed=1)
     same = metric(a.images)
@@ -41,3 +43,16 @@ def test_classifier_learns_and_is_cached(digits, tmp_path):
     assert same.n_samples == len(a) and same.n_reference == len(digits)
     with pytest.raises(ValueError, match="received"):
         metric(torch.zeros(10, 1, 7, 7))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a safetensors file", "other"])
+def test_a_classifier_cache_that_does_not_load_is_retrained_with_a_warning(digits, tmp_path, content):
+    path = tmp_path / "clf.safetensors"
+    if content == "other":  # a cache of another classifier: 5 classes
+        load_or_train_classifier(path, digits.images, digits.labels % 5, steps=1)
+    else:
+        path.write_bytes(content)
+    with pytest.warns(UserWarning, match=r"clf\.safetensors: .*training the classifier again"):
+        _, fit = load_or_train_classifier(path, digits.images, digits.labels, steps=2)
+    assert fit.steps == 2
+    assert load_or_train_classifier(path, digits.images, digits.labels, steps=1)[1] == fit  # the new cache

@@ -14,6 +14,7 @@ Every result carries its sample counts.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,32 +92,53 @@ def train_classifier(images: Tensor, labels: Tensor, steps: int = 1500, batch_si
     return net, ClassifierFit(acc_tr, acc_te, steps)
 
 
+#: the entry of a classifier cache that holds its :class:`ClassifierFit` (train and held-out accuracy, steps)
+FIT_KEY = "_fit"
+
+
+def _read_cache(path: Path, in_channels: int, num_classes: int) -> tuple[SmallClassifier, ClassifierFit]:
+    """The classifier cached at ``path``; a :class:`~dxmi.io.FileFormatError` naming the file when it is
+    unreadable, not a classifier cache or of another classifier (channels, classes)."""
+    from dxmi.io import FileFormatError, load_safetensors
+
+    state = load_safetensors(path, "classifier cache")[0]
+    if FIT_KEY not in state:
+        raise FileFormatError(f"{path}: not a classifier cache (no {FIT_KEY!r})")
+    meta = state.pop(FIT_KEY)
+    net = SmallClassifier(in_channels, num_classes)
+    try:
+        net.load_state_dict(state)
+        fit = ClassifierFit(float(meta[0]), float(meta[1]), int(meta[2]))
+    except (RuntimeError, KeyError, IndexError, ValueError) as e:
+        detail = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e).strip())
+        raise FileFormatError(f"{path}: the classifier cache does not fit this dataset "
+                              f"({in_channels} channels, {num_classes} classes): {detail[:200]}") from None
+    net.eval()
+    return net, fit
+
+
 def load_or_train_classifier(path: str | Path, images: Tensor, labels: Tensor, seed: int = 0, steps: int = 1500,
                              progress: bool = False) -> tuple[SmallClassifier, ClassifierFit]:
-    """The classifier cached at ``path`` (safetensors) or, when absent, a freshly trained one
-    (written there). The cache key is the file: delete it to retrain."""
+    """The classifier cached at ``path`` (safetensors: the weights and a ``_fit`` entry) or, when absent,
+    a freshly trained one, written there atomically (:func:`dxmi.io.atomic_write`: complete or absent,
+    never half-written). The cache key is the file: delete it to retrain. A cache that does not load
+    (unreadable, not a classifier cache, another dataset's) is retrained and rewritten, with a warning
+    naming the file and the reason."""
     from safetensors.torch import save_file
 
-    from dxmi.io import FileFormatError, load_safetensors
+    from dxmi.io import FileFormatError, atomic_write
 
     path = Path(path)
     num_classes = int(labels.max()) + 1
     if path.is_file():
-        net = SmallClassifier(images.shape[1], num_classes)
-        state = load_safetensors(path, "classifier cache")[0]
-        if "_fit" not in state:
-            raise FileFormatError(f"{path}: not a classifier cache (no '_fit'); delete it to retrain")
-        meta = state.pop("_fit")
-        net.load_state_dict(state)
-        net.eval()
-        return net, ClassifierFit(float(meta[0]), float(meta[1]), int(meta[2]))
+        try:
+            return _read_cache(path, images.shape[1], num_classes)
+        except FileFormatError as e:
+            warnings.warn(f"{e}; training the classifier again (the cache is rewritten)", stacklevel=2)
     net, fit = train_classifier(images, labels, steps=steps, seed=seed, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    state["_fit"] = torch.tensor([fit.train_accuracy, fit.held_out_accuracy, float(fit.steps)], dtype=torch.float64)
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    state[FIT_KEY] = torch.tensor([fit.train_accuracy, fit.held_out_accuracy, float(fit.steps)], dtype=torch.float64)
+    atomic_write(path, lambda tmp: save_file(state, tmp))
     return net, fit
 
 
