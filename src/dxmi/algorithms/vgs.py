@@ -69,7 +69,7 @@ class ValueNetConfig:
     hidden: int = 128
     depth: int = 3
     time_dim: int = 64
-    features: str = "identity"  # identity | distances (particles)
+    features: str = "identity"  # identity | distances | egnn (particles; depth = message-passing layers)
     scale_with_d: bool = False
     dedup_times: bool = False  # speed option: each distinct time of a minibatch embedded once (TimeMLP)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dxmi.nets.egnn import EGNN
 from dxmi.nets.mlp import TimeMLP, check_shape
 from dxmi.targets.base import Target
 from dxmi.targets.particles import pair_distances
@@ -104,7 +105,10 @@ class VGSValue(ValueFunction):
     """``V(x, t)`` for t = 0..T-1: ``(B, D), (B,) -> (B,)``.
 
     ``features`` maps states to network inputs (identity, or sorted pair distances for particles:
-    invariant to permutation, rotation and translation, so ``grad V`` is equivariant). With
+    invariant to permutation, rotation and translation, so ``grad V`` is equivariant), or, with
+    ``"egnn"`` (particles), replaces the MLP by the E(n)-equivariant graph network
+    :class:`~dxmi.nets.egnn.EGNN` on the coordinates (``hidden`` wide, ``depth`` message-passing
+    layers): invariant too, and it keeps the geometry that the sorted distances lose. With
     ``scale_with_d`` the network predicts ``V / D`` and the output is multiplied by D.
     ``dedup_times``: :attr:`TimeMLP.dedup_times` of the network (batches of mixed times embed each
     distinct time once; an option, see there).
@@ -116,12 +120,18 @@ class VGSValue(ValueFunction):
         super().__init__((dim,), num_steps)
         if features not in FEATURES:
             raise ValueError(f"unknown value features {features!r}; choose from {sorted(FEATURES)}")
-        if features == "distances" and particles is None:
-            raise ValueError("distance features need a particle target")
+        if features in ("distances", "egnn") and particles is None:
+            raise ValueError(f"{features} value features need a particle target")
         self.features = features
         self.particles = particles
-        in_dim = FEATURES[features][1](dim, particles)
-        self.net = TimeMLP(in_dim, 1, hidden=hidden, depth=depth, time_dim=time_dim, dedup_times=dedup_times)
+        self.net: nn.Module
+        if features == "egnn":
+            assert particles is not None
+            self.net = EGNN(particles[0], particles[1], hidden=hidden, layers=depth, time_dim=time_dim,
+                            dedup_times=dedup_times)
+        else:
+            in_dim = FEATURES[features][1](dim, particles)
+            self.net = TimeMLP(in_dim, 1, hidden=hidden, depth=depth, time_dim=time_dim, dedup_times=dedup_times)
         self.scale = float(d_scale if d_scale is not None else dim) if scale_with_d else 1.0
 
     def value(self, x: Tensor, t: Tensor) -> Tensor:
@@ -142,6 +152,7 @@ FEATURES: dict[str, tuple[Callable[[Tensor, tuple[int, int] | None], Tensor],
                           Callable[[int, tuple[int, int] | None], int]]] = {
     "identity": (_identity, lambda d, p: d),
     "distances": (_sorted_distances, lambda d, p: (p[0] * (p[0] - 1)) // 2 if p else d),
+    "egnn": (_identity, lambda d, p: d),  # the coordinates, to the graph network (not an MLP)
 }
 
 
