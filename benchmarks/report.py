@@ -57,7 +57,7 @@ HEADER = """# Results
 
 Every table on this page is rendered from one JSON file in `results/`, named in its heading, with
 the command stored in that file. The page is generated (`python benchmarks/report.py --out
-docs/results.md`) and `tests/test_report.py` fails when it and the files disagree, so after a
+docs/results.md`) and `tests/project/test_report.py` fails when it and the files disagree, so after a
 benchmark writes a file, regenerate the page. `a ± b` is a mean ± its standard deviation over
 seeds. What the numbers mean, which settings made them and which are superseded: the guide linked
 in each section.

@@ -1,3 +1,5 @@
+"""Every test: one torch thread, a fixed seed. How the tree is laid out: tests/README.md."""
+
 import os
 
 import pytest

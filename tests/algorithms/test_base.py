@@ -17,7 +17,7 @@ from dxmi.algorithms.vgs import VGS, make_config
 from dxmi.energies import MLPEnergy
 from dxmi.targets import make_target
 from dxmi.training.precision import Precision
-from test_distributed import make_dxmi
+from tests.helpers import make_dxmi
 
 B = 16
 

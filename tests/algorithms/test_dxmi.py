@@ -11,7 +11,7 @@ from dxmi.energies import GaussianEnergy, MLPEnergy
 from dxmi.nets import TimeMLP
 from dxmi.records import Trajectory
 from dxmi.values import SigmoidTimeCost, TimeDependentValue
-from helpers import AffinePolicy, ConstantMeanPolicy, LinearValue
+from tests.helpers import AffinePolicy, ConstantMeanPolicy, LinearValue
 
 
 def test_soft_bellman_target_by_hand():

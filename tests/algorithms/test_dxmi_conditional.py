@@ -20,7 +20,7 @@ from dxmi.policies import DDPMSubsequencePolicy
 from dxmi.records import LabelledBatch, Trajectory
 from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.values import SharedEnergyValue, TimeDependentValue
-from helpers import ClassConstantMeanPolicy, ClassGaussianEnergy, ConstantMeanPolicy, randomise_output
+from tests.helpers import ClassConstantMeanPolicy, ClassGaussianEnergy, ConstantMeanPolicy, randomise_output
 
 CENTERS = torch.tensor([[2.0, 0.0], [0.0, -2.0], [-1.5, 1.5]])
 

@@ -18,7 +18,7 @@ from dxmi.nets import TimeMLP, ema_update
 from dxmi.nets.mlp import set_dedup_times
 from dxmi.targets import make_target
 from dxmi.values import CostToGo, SharedEnergyValue, TimeDependentValue
-from helpers import AffinePolicy, LinearValue
+from tests.helpers import AffinePolicy, LinearValue
 
 
 def _net(seed: int = 0) -> TimeMLP:

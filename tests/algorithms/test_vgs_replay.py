@@ -1,15 +1,14 @@
-"""Local-search replay for VGS: the auxiliary chain run backwards, persistent MALA chains, and the
-off-policy transitions they give the value (energy budget, resume, learning)."""
+"""Local-search replay for VGS (dxmi.algorithms.vgs): the auxiliary chain run backwards and the
+off-policy transitions it gives the value (energy budget, resume, learning)."""
 
 import pytest
 import torch
 
 from dxmi.algorithms.ebm_vgs import VGSNegatives
 from dxmi.algorithms.vgs import VGS, make_config
-from dxmi.baselines import MALAChains, mala
 from dxmi.energies import MLPEnergy
 from dxmi.targets import GaussianTarget, make_target
-from test_vgs_sampler import train_with_checkpoints
+from tests.helpers import train_with_checkpoints
 
 SMALL = ["num_steps=4", "net.hidden=16", "net.depth=2", "net.time_dim=8"]
 
@@ -53,45 +52,6 @@ def test_backward_path_of_particles_stays_centred_and_checks_shapes():
     torch.testing.assert_close(com, torch.zeros_like(com), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"backward_path"):
         s.backward_path(torch.zeros(4, 7))
-
-
-def test_mala_chains_leave_the_target_invariant_and_resume_exactly():
-    m, sd = torch.tensor([1.0, -1.0]), torch.tensor([0.5, 2.0])
-    target = GaussianTarget(m, sd)
-    g = torch.Generator().manual_seed(0)
-    x0 = m + sd * torch.randn(20000, 2, generator=g)
-    chains = MALAChains(target, x0, step_size=0.1)
-    for _ in range(20):
-        chains.step(g, adapt=False)
-    torch.testing.assert_close(chains.x.mean(0), m, atol=0.05, rtol=0)
-    torch.testing.assert_close(chains.x.std(0), sd, atol=0.05, rtol=0)
-    assert chains.n_energy_evals == 20000 * 21
-    # adaptation moves the step sizes towards the target acceptance; a saved state continues exactly
-    small = MALAChains(target, x0[:64], step_size=1e-3)
-    for _ in range(50):
-        small.step(g)
-    assert float(small.h.mean()) > 1e-3
-    copy = MALAChains(target, torch.zeros(64, 2))
-    copy.load_state_dict(small.state_dict())
-    state = g.get_state()
-    small.step(g)
-    g.set_state(state)
-    copy.step(g)
-    torch.testing.assert_close(copy.x, small.x)
-    assert copy.n_energy_evals == small.n_energy_evals
-    with pytest.raises(ValueError, match=r"MALA chains state x"):
-        copy.load_state_dict({**small.state_dict(), "x": torch.zeros(3, 2)})
-
-
-def test_mala_function_is_the_chains_run_in_a_loop():
-    target = make_target("funnel")
-    x0 = 2 * torch.randn(100, 10, generator=torch.Generator().manual_seed(0))
-    res = mala(target, x0, 30, step_size=0.05, generator=torch.Generator().manual_seed(1))
-    chains, g = MALAChains(target, x0, 0.05), torch.Generator().manual_seed(1)
-    for i in range(30):
-        chains.step(g, adapt=i < 15)
-    torch.testing.assert_close(res.samples, chains.x)
-    assert res.n_energy_evals == chains.n_energy_evals == 100 * 31
 
 
 @pytest.mark.parametrize("td", [[], ["td_lambda=0.5", "explore_noise=1.0"]], ids=["one_step_td", "td_lambda"])

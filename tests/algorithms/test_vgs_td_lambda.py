@@ -1,4 +1,5 @@
-"""TD(lambda) targets of VGS: the return recursion, and Bellman consistency on a linear-Gaussian chain."""
+"""TD(lambda) targets of VGS (dxmi.algorithms.vgs): the config's checks, and Bellman consistency on a
+linear-Gaussian chain (the return recursion itself: tests/values/test_returns.py)."""
 
 import math
 
@@ -9,41 +10,8 @@ from dxmi.algorithms.vgs import VGS, make_config
 from dxmi.config import ConfigError
 from dxmi.samplers import ValueGradientSampler, VGSSchedule
 from dxmi.targets import GaussianTarget
-from dxmi.values import lambda_returns
 from dxmi.values.base import ValueFunction
-from test_vgs_sampler import QuadraticValue
-
-
-def _n_step_mixture(c, v, e, lam):
-    """(1 - lam) sum_n lam^(n-1) G^(n) + lam^(T-1-t) G^(T-t), from explicit n-step returns."""
-    T, B = c.shape
-    boot = torch.cat([v, e[None]])  # boot[k] = V(x_{k+1}, k + 1), boot[T-1] = E(x_T)
-    out = torch.empty(T, B, dtype=c.dtype)
-    for t in range(T):
-        n_max = T - t
-        g = [c[t:t + n].sum(0) + boot[t + n - 1] for n in range(1, n_max + 1)]
-        out[t] = sum((1 - lam) * lam ** (n - 1) * g[n - 1] for n in range(1, n_max)) + lam ** (n_max - 1) * g[-1]
-    return out
-
-
-@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7, 1.0])
-def test_lambda_returns_are_the_weighted_n_step_returns(lam):
-    g = torch.Generator().manual_seed(0)
-    c, v, e = (torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64),
-               torch.randn(4, generator=g, dtype=torch.float64))
-    out = lambda_returns(c, v, e, lam)
-    torch.testing.assert_close(out, _n_step_mixture(c, v, e, lam))
-    if lam == 0.0:  # one-step TD targets
-        torch.testing.assert_close(out, c + torch.cat([v, e[None]]))
-    if lam == 1.0:  # the cost of the rest of the path
-        torch.testing.assert_close(out, c.flip(0).cumsum(0).flip(0) + e)
-
-
-def test_lambda_returns_check_their_inputs():
-    with pytest.raises(ValueError, match=r"lambda must be in \[0, 1\]"):
-        lambda_returns(torch.zeros(3, 2), torch.zeros(2, 2), torch.zeros(2), 1.5)
-    with pytest.raises(ValueError, match=r"next_values: expected shape \(2, 2\), received \(3, 2\)"):
-        lambda_returns(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2), 0.5)
+from tests.helpers import QuadraticValue
 
 
 def test_config_requires_on_policy_rollouts_and_a_valid_lambda():

@@ -25,7 +25,7 @@ TINY = {
     "langevin_ebm": dict(iterations=2, hidden=8, depth=1, batch_size=16, langevin_steps=2),
     "vgs_ebm": dict(iterations=2, hidden=8, depth=1, batch_size=16, value_hidden=8, num_steps=2),
 }
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def labelled(n_normal: int = 270, n_out: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ def make_maps(n: int, n_anomalous: int, g: np.random.Generator, h: int = 6) -> t
     The pure-noise third channel variant (``noise_channel=True``) is measured, not tested, in
     ``benchmarks/feature_map_topk.py``: it needs a top-k image score. With the patch at the ring's
     centre as well (a learned hole is needed) image AUROC was 0.44. The 2-D hole is learned in
-    test_anomaly.py."""
+    tests/anomaly/test_detector.py."""
     fm = ring_feature_maps(n, n_anomalous, g, size=h)
     assert fm.masks is not None
     return fm.features, fm.masks

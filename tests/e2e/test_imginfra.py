@@ -18,7 +18,7 @@ from dxmi.data.image_files import load_images  # noqa: E402
 from dxmi.diffusion.diffusers import load_diffusers_eps_model  # noqa: E402
 from dxmi.training.loop import Trainer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bars(n: int, seed: int = 0) -> np.ndarray:

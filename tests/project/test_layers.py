@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS: list[set[str]] = [
     {"records", "io", "validation", "settings", "configs"},  # plain data, files, settings machinery, presets
@@ -40,7 +40,7 @@ def layer_of(module: str) -> int:
     for i, layer in enumerate(LAYERS):
         if name in layer:
             return i
-    raise AssertionError(f"{module}: '{name}' has no layer in tests/test_layers.py; add it to LAYERS")
+    raise AssertionError(f"{module}: '{name}' has no layer in tests/project/test_layers.py; add it to LAYERS")
 
 
 def modules() -> dict[str, Path]:

@@ -1,36 +1,15 @@
-"""VGS on Gaussian targets (closed form), log Z from path weights and AIS, resume."""
+"""dxmi.samplers.vgs: the value-gradient sampler on Gaussian targets with closed-form values, log Z
+from path weights, per-coordinate initial scales, the log energy clip."""
 
 import math
 
 import pytest
 import torch
 
-from dxmi.algorithms.vgs import VGS, make_config, no_data
-from dxmi.baselines import ais
 from dxmi.samplers import ValueGradientSampler, VGSSchedule
 from dxmi.targets import GaussianTarget, GridGMM
-from dxmi.training.loop import Trainer
 from dxmi.values.base import ValueFunction
-
-
-class QuadraticValue(ValueFunction):
-    """The optimal value of a Gaussian target with a Gaussian auxiliary chain (tau = 1):
-    V*(x, t) = ||x - m_t||^2 / (2 v_t) up to a constant, with m_T = m, v_T = sigma^2 and
-    m_t = m_{t+1} / alpha_t, v_t = v_{t+1} / alpha_t^2 + s_t^2 (the marginals of q~)."""
-
-    def __init__(self, dim, sched, mean, var):
-        super().__init__((dim,), sched.num_steps)
-        T = sched.num_steps
-        m, v = [mean], [var]
-        for t in reversed(range(T)):
-            m.insert(0, m[0] / sched.alpha[t].item())
-            v.insert(0, v[0] / sched.alpha[t].item() ** 2 + sched.s2[t].item())
-        self.m = torch.stack(m)  # (T + 1, D)
-        self.v = torch.tensor(v)  # (T + 1,)
-
-    def value(self, x, t):
-        return ((x - self.m[t]) ** 2).sum(1) / (2 * self.v[t])
-
+from tests.helpers import QuadraticValue
 
 
 def _analytic_marginal(sched, value, s_init, tau=1.0):
@@ -93,79 +72,6 @@ def test_one_step_exact_when_step_variance_equals_target_variance():
     x = ValueGradientSampler(value, target, sched, s_init=2.0).sample(20000, torch.Generator().manual_seed(1))
     torch.testing.assert_close(x.mean(0), m, atol=0.02, rtol=0)
     torch.testing.assert_close(x.std(0), torch.full((3,), sd), atol=0.01, rtol=0)
-
-
-@pytest.mark.parametrize("targets", [["explore_noise=1.1"], ["td_lambda=0.3", "explore_noise=1.0"]],
-                         ids=["one_step_td", "td_lambda"])
-def test_learned_sampler_matches_gaussian_mean_and_covariance(targets):
-    torch.manual_seed(0)
-    m, sd = torch.tensor([0.3, -0.3]), torch.tensor([0.7, 1.0])
-    target = GaussianTarget(m, sd)
-    cfg = make_config("gaussian", ["num_steps=5", "s2_start=1.0", "s2_end=0.2", "variant=ve", "batch_size=256",
-                                   "iterations=200", "value_lr=3e-3", "s_init=1.5", "s_init_lr=1e-2", "net.hidden=64",
-                                   "net.depth=2", "net.time_dim=16", "td_batch=640", "ema=0.9", *targets])
-    algo = VGS(target, cfg)
-    for _ in range(cfg.iterations):
-        algo.update(None)
-    x = algo.sampler.sample(8000, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(x.mean(0), m, atol=0.15, rtol=0)
-    cov = torch.cov(x.T)
-    # 200 iterations of a small net: the wide axis comes out ~15 % under-dispersed (mode-seeking KL)
-    torch.testing.assert_close(cov, torch.diag(sd**2), atol=0.2, rtol=0)
-    # the learned drift at t = 0 points like the closed-form one (cosine similarity)
-    sched = algo.sampler.schedule
-    v1 = sd**2 + sched.s2[1:].sum()  # VE: v_1 = sigma^2 + sum_{t >= 1} s_t^2 (per coordinate)
-    y = torch.randn(256, 2) * 1.5
-    closed = -sched.s2[0] * (y - m) / v1
-    cos = torch.nn.functional.cosine_similarity(algo.sampler.drift(y, 0), closed, dim=1).mean()
-    assert cos.item() > 0.9
-
-
-def test_log_z_of_normalised_gmm_by_ais():
-    res = ais(GridGMM(), 2000, n_levels=200, init_std=5.0, step_size=0.1, generator=torch.Generator().manual_seed(0))
-    assert res.log_z == pytest.approx(0.0, abs=0.15)
-    assert res.n_energy_evals == 2000 * 201
-
-
-def train_with_checkpoints(target, cfg, out, max_steps=None):
-    """Train through the Trainer with a checkpoint every 2 iterations (resumes from ``out``)."""
-    algo = VGS(target, cfg)
-    Trainer(algo, no_data, 1, cfg.iterations, out, ckpt_every=2, progress=False, tensorboard=False,
-            max_steps_this_call=max_steps).fit()
-    return algo
-
-
-def test_training_resumes_exactly(tmp_path):
-    target = GaussianTarget(torch.zeros(2), 1.0)
-    cfg_args = ["num_steps=3", "batch_size=32", "iterations=4", "net.hidden=16", "net.depth=2", "net.time_dim=8"]
-    cfg = make_config("gaussian", cfg_args)
-    full = train_with_checkpoints(target, cfg, tmp_path / "a")
-    train_with_checkpoints(target, cfg, tmp_path / "b", max_steps=2)
-    resumed = train_with_checkpoints(target, cfg, tmp_path / "b")
-    for p, q in zip(full.sampler.value.parameters(), resumed.sampler.value.parameters()):
-        torch.testing.assert_close(p, q)
-    assert full.n_energy_evals == resumed.n_energy_evals > 0
-    # counting: each iteration spends B last-step gradients (no E(x_T) in training rollouts) and B
-    # last-step TD energies (n_update = 1); an evaluation rollout also evaluates E(x_T) for the weights
-    assert full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size
-    # TD(lambda) spends the same: B last-step gradients and the rollout's own B final energies
-    lam = VGS(target, make_config("gaussian", [*cfg_args, "td_lambda=0.5", "explore_noise=1.0"]))
-    lam.update(None)
-    assert lam.n_energy_evals == 2 * cfg.batch_size
-    roll = full.eval_rollout(10, torch.Generator().manual_seed(0))
-    assert roll.n_energy_evals == 20 and full.n_energy_evals == cfg.iterations * 2 * cfg.batch_size + 20
-    bare = full.sampler.rollout(10, torch.Generator().manual_seed(0), weights=False)
-    assert bare.n_energy_evals == 10 and bool(bare.energy.isnan().all())
-    torch.testing.assert_close(bare.samples, roll.samples)
-
-
-def test_config_errors_are_one_line():
-    from dxmi.config import ConfigError
-
-    with pytest.raises(ConfigError, match="unknown config key"):
-        make_config("gmm", ["nope=1"])
-    with pytest.raises(ConfigError, match="td_loss"):
-        make_config("gmm", ["td_loss=l3"])
 
 
 class MixtureValue(ValueFunction):

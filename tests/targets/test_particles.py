@@ -1,16 +1,14 @@
-"""Targets: energies against hand-computed values, symmetries, user energies."""
+"""dxmi.targets.particles: DW4 and LJ13 against hand-computed values, symmetries, reference energies."""
 
 import math
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
-from dxmi.targets import DW4, LJ13, Funnel, GridGMM, from_callable, load_target, make_target, remove_com
+from dxmi.targets import DW4, LJ13, remove_com
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_particles = pytest.mark.skipif(not (DATA / "particles").is_dir(),
                                      reason="../shared/data/particles (reference samples) is absent")
 
@@ -54,46 +52,9 @@ def test_particle_symmetries(target):
     torch.testing.assert_close(e_shift, e, rtol=1e-4, atol=1e-3)
 
 
-def test_gmm_normalised_and_funnel_density():
-    gmm = GridGMM()
-    # log Z = 0: a grid integral of exp(-E) over [-10, 10]^2 is 1.
-    h = 0.05
-    ticks = torch.arange(-10, 10, h) + h / 2
-    grid = torch.cartesian_prod(ticks, ticks)
-    assert float(torch.exp(-gmm(grid)).sum() * h * h) == pytest.approx(1.0, abs=1e-3)
-    f = Funnel(dim=3)
-    x = torch.tensor([[1.0, 0.5, -0.5]])
-    lp = (-0.5 * (1 / 3) ** 2 - math.log(3) - 0.5 * math.log(2 * math.pi)
-          + 2 * (-0.5 * 0.25 / math.e - 0.5 - 0.5 * math.log(2 * math.pi)))
-    assert -f(x).item() == pytest.approx(lp, rel=1e-5)
-    s = f.sample(20000, torch.Generator().manual_seed(0))
-    assert s[:, 0].std().item() == pytest.approx(3.0, rel=0.05)
-
-
 @needs_particles
 def test_reference_energies_match_the_spec():
     for target, mean, std in ((DW4(), -22.5, 1.9), (LJ13(), -43.1, 7.0)):
         e = target(target.reference_samples("test"))
         assert e.mean().item() == pytest.approx(mean, abs=0.2)
         assert e.std().item() == pytest.approx(std, abs=0.2)
-
-
-def test_user_energy_callable_and_module_function(monkeypatch):
-    t = from_callable(lambda x: (x**2).sum(1), dim=3)
-    assert t(torch.ones(4, 3)).tolist() == [3.0] * 4 and t.effective_dim == 3
-    mod = types.ModuleType("my_energies")
-    mod.quartic = lambda x: (x**4).sum(1)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "my_energies", mod)
-    u = make_target("my_energies:quartic", dim=2)
-    assert u(torch.full((2, 2), 2.0)).tolist() == [32.0, 32.0]
-    with pytest.raises(ValueError, match="--dim"):
-        load_target("my_energies:quartic")
-    with pytest.raises(ValueError, match="no attribute"):
-        load_target("my_energies:missing", 2)
-    with pytest.raises(ValueError, match="unknown target"):
-        make_target("nope")
-
-
-def test_shape_errors_print_what_was_received():
-    with pytest.raises(ValueError, match=r"received \(3, 5\)"):
-        DW4()(torch.zeros(3, 5))

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from dxmi.algorithms import SAMPLER_UPDATES, DDPMTraining, DxMI, DxMIConfig, LangevinCD, LangevinCDConfig
+from dxmi.algorithms import DDPMTraining, DxMI, LangevinCD, LangevinCDConfig
 from dxmi.algorithms.base import Algorithm, MethodAsForward
 from dxmi.algorithms.ebm_vgs import EBMVGS
 from dxmi.algorithms.vgs import VGS, make_config
@@ -25,30 +25,15 @@ from dxmi.diffusion import EpsilonModel
 from dxmi.energies import MLPEnergy
 from dxmi.experiment import for_this_rank
 from dxmi.nets import TimeMLP
-from dxmi.policies import DDPMSubsequencePolicy
 from dxmi.records import Metrics, Trajectory
-from dxmi.schedules import LinearBetaSchedule, make_subsequence
+from dxmi.schedules import LinearBetaSchedule
 from dxmi.targets import make_target
 from dxmi.training import load_checkpoint
 from dxmi.training.distributed import Distributed, shutdown
 from dxmi.training.loop import NonFiniteLossError, Trainer
-from dxmi.values import SharedEnergyValue, TimeDependentValue
+from tests.helpers import DXMI_STEPS, flat_params, make_dxmi
 
-T, B_GLOBAL, WORLD = 4, 32, 2
-
-
-def make_dxmi(init_seed: int, batch: int, value: str = "time_dependent", update: str = "dxdp",
-              gen_seed: int = 1) -> DxMI:
-    torch.manual_seed(init_seed)
-    sched = LinearBetaSchedule(100)
-    policy = DDPMSubsequencePolicy(TimeMLP(2, 2, hidden=32, depth=2, time_dim=16),
-                                   make_subsequence("uniform").build(sched, T), (2,))
-    energy = MLPEnergy(2, hidden=32, depth=2)
-    val = (SharedEnergyValue(energy, T) if value == "shared"
-           else TimeDependentValue(TimeMLP(2, 1, hidden=32, depth=2, time_dim=16), (2,), T))
-    cfg = DxMIConfig(batch_size=batch, sampler_lr=1e-3, sigma_lr=1e-2, value_lr=1e-3, energy_lr=1e-3,
-                     adavelreg=0.9)
-    return SAMPLER_UPDATES[update](policy, val, energy, cfg, generator=torch.Generator().manual_seed(gen_seed))
+T, B_GLOBAL, WORLD = DXMI_STEPS, 32, 2
 
 
 def make_ebm_algorithm(kind: str, init_seed: int, gen_seed: int) -> Algorithm:
@@ -63,10 +48,6 @@ def make_ebm_algorithm(kind: str, init_seed: int, gen_seed: int) -> Algorithm:
     if kind == "ebm_vgs":
         return EBMVGS(MLPEnergy(2, hidden=16, depth=2), 2, vgs, generator=g)
     return LangevinCD(MLPEnergy(2, hidden=16, depth=2), LangevinCDConfig(batch_size=8, langevin_steps=2), generator=g)
-
-
-def flat_params(algo: Algorithm) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for m in algo.modules.values() for p in m.parameters()])
 
 
 def global_trajectory() -> Trajectory:
@@ -267,7 +248,7 @@ def test_cli_train_under_torchrun(tmp_path):
     if torchrun is None:
         pytest.skip("torchrun is not installed next to this python")
     out = tmp_path / "run"
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "dxmi", "train", "--config", "8gaussians",
            "--out", str(out), "--no-progress", "--set", "pretrain.steps=20", "--set", "pretrain.batch_size=64",

@@ -15,7 +15,7 @@ from dxmi.schedules import LinearBetaSchedule
 from dxmi.training import load_checkpoint
 from dxmi.training.loop import Trainer
 from dxmi.training.precision import Precision
-from test_distributed import flat_params, make_dxmi
+from tests.helpers import flat_params, make_dxmi
 
 
 def test_fp16_loss_scaling_alone_is_exact():

@@ -1,40 +1,12 @@
-"""Pieces written once and shared: the EMA update, the contrastive-divergence loss, the returns."""
+"""dxmi.values.returns: TD(lambda) returns are the weighted n-step returns, check their inputs, and
+are the Monte Carlo returns at lambda = 1."""
 
 from __future__ import annotations
 
-import copy
-
+import pytest
 import torch
 
-from dxmi.algorithms.losses import contrastive_divergence
-from dxmi.energies import MLPEnergy
-from dxmi.nets import ema_update
 from dxmi.values import lambda_returns, monte_carlo_returns
-
-
-def test_ema_update_averages_parameters_and_copies_buffers_on_request():
-    src = torch.nn.BatchNorm1d(3)
-    tgt = copy.deepcopy(src)
-    with torch.no_grad():
-        src.weight.fill_(3.0)
-        src.running_mean.fill_(5.0)
-    ema_update(tgt, src, 0.75)
-    assert torch.allclose(tgt.weight, torch.full((3,), 0.75 * 1.0 + 0.25 * 3.0))
-    assert torch.equal(tgt.running_mean, torch.zeros(3))
-    ema_update(tgt, src, 0.0, buffers=True)
-    assert torch.equal(tgt.weight, src.weight) and torch.equal(tgt.running_mean, src.running_mean)
-
-
-def test_contrastive_divergence_is_the_documented_loss():
-    energy = MLPEnergy(2, hidden=8, depth=1)
-    x, s = torch.randn(5, 2), torch.randn(7, 2)
-    e_x, e_s = energy(x), energy(s)
-    plain = contrastive_divergence(energy, x, e_x, s, e_s, 0.0)
-    assert torch.equal(plain, e_x.mean() - e_s.mean())
-    reg = contrastive_divergence(energy, x, e_x, s, e_s, 0.5)
-    assert torch.allclose(reg, plain + 0.5 * ((e_x**2).mean() + (e_s**2).mean()))
-    reg.backward()
-    assert all(p.grad is not None for p in energy.parameters())
 
 
 def test_monte_carlo_returns_are_lambda_returns_at_one():
@@ -44,3 +16,35 @@ def test_monte_carlo_returns_are_lambda_returns_at_one():
     torch.testing.assert_close(mc, lambda_returns(costs, torch.randn(5, 4, generator=g), terminal, 1.0))
     torch.testing.assert_close(mc[0], terminal + costs.sum(0))
     torch.testing.assert_close(mc[-1], terminal + costs[-1])
+
+
+def _n_step_mixture(c, v, e, lam):
+    """(1 - lam) sum_n lam^(n-1) G^(n) + lam^(T-1-t) G^(T-t), from explicit n-step returns."""
+    T, B = c.shape
+    boot = torch.cat([v, e[None]])  # boot[k] = V(x_{k+1}, k + 1), boot[T-1] = E(x_T)
+    out = torch.empty(T, B, dtype=c.dtype)
+    for t in range(T):
+        n_max = T - t
+        g = [c[t:t + n].sum(0) + boot[t + n - 1] for n in range(1, n_max + 1)]
+        out[t] = sum((1 - lam) * lam ** (n - 1) * g[n - 1] for n in range(1, n_max)) + lam ** (n_max - 1) * g[-1]
+    return out
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7, 1.0])
+def test_lambda_returns_are_the_weighted_n_step_returns(lam):
+    g = torch.Generator().manual_seed(0)
+    c, v, e = (torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64),
+               torch.randn(4, generator=g, dtype=torch.float64))
+    out = lambda_returns(c, v, e, lam)
+    torch.testing.assert_close(out, _n_step_mixture(c, v, e, lam))
+    if lam == 0.0:  # one-step TD targets
+        torch.testing.assert_close(out, c + torch.cat([v, e[None]]))
+    if lam == 1.0:  # the cost of the rest of the path
+        torch.testing.assert_close(out, c.flip(0).cumsum(0).flip(0) + e)
+
+
+def test_lambda_returns_check_their_inputs():
+    with pytest.raises(ValueError, match=r"lambda must be in \[0, 1\]"):
+        lambda_returns(torch.zeros(3, 2), torch.zeros(2, 2), torch.zeros(2), 1.5)
+    with pytest.raises(ValueError, match=r"next_values: expected shape \(2, 2\), received \(3, 2\)"):
+        lambda_returns(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2), 0.5)

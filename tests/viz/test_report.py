@@ -1,5 +1,5 @@
-"""OUT/report.html and the labelled figures: a tiny digits run's report after train and evaluate; the
-metrics table, figures and labels on hand-written run folders (no training)."""
+"""OUT/report.html (dxmi.viz.report): a tiny digits run's report after train and evaluate; the
+metrics table and figures on hand-written run folders (no training)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 
 from dxmi.config import load_config
 from dxmi.experiment import save_config
-from dxmi.viz.labels import metric_info, parse_stem, sampler_colour, stem_label
 from dxmi.viz.report import REPORT_FILE, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -94,18 +93,3 @@ def test_report_table_marks_the_best_and_notes_unreadable_files(tmp_path):
 def test_report_of_an_empty_run_folder(tmp_path):
     page = write_report(tmp_path).read_text()
     assert "No readable config.yaml" in page and "No evaluations yet" in page and "No training logs yet" in page
-
-
-def test_labels_name_units_directions_and_nfe():
-    assert metric_info("fd").direction_text == "lower is better"
-    assert metric_info("recall").direction_text == "higher is better" and metric_info("recall").unit == "fraction"
-    assert metric_info("loss").direction_text == "minimised by training"
-    assert metric_info("sampling_seconds").unit == "s"
-    assert metric_info("something_new").label == "something new" and metric_info("something_new").direction is None
-    assert parse_stem("dpmsolver++3m_4_leading") == ("dpmsolver++3m", 4, "leading")
-    assert parse_stem("ddim_leading") == ("ddim", None, "leading") and parse_stem("dxmi") == ("dxmi", None, None)
-    cfg = load_config("digits", ["train.update=gcd"])
-    assert stem_label("dxmi", cfg) == "GCD · NFE 10"
-    assert stem_label("ddpm", cfg) == "DDPM ancestral · NFE 1000"
-    assert stem_label("ddim_25", cfg) == "DDIM · NFE 25"
-    assert sampler_colour("dxmi") != sampler_colour("base")
