@@ -51,13 +51,18 @@ FULL: dict[str, Any] = {
 # deterministic DDIM-form mean, warm-started by regressing it on UniPC's path (SolverDistillation), then DxMI.
 # Chosen on validation draws (docs/dxmi.md). GCD keeps the preset's start: it is the ablation of the update.
 # The trained sampler is the state with the lowest validation SW (a separate draw of the data and sampling
-# seed; scored before DxMI's first update and every 25 iterations; train.select).
+# seed; scored before DxMI's first update and every 10 iterations; train.select).
 WARM = ["sampler.subsequence=unipc/leading", "sampler.ddim_eta=0.0", "sampler.warmstart.steps=300",
-        "sampler.warmstart.lr=1e-3", "sampler.warmstart.batch_size=1024", "train.select.every=25",
+        "sampler.warmstart.lr=1e-3", "sampler.warmstart.batch_size=1024", "train.select.every=10",
         "train.select.n_samples=20000"]
+# At T = 10 the value's backward TD sweep (T regressions per iteration, each target from the value the
+# previous one just moved) diverges on the 2D presets (the TD loss grows to ~1e9 with the sampler frozen);
+# one regression on all T * B transitions per pass, every target from the value before the pass
+# (td_batched), stays bounded. At T = 4 the sweep is stable and learns the value faster (docs/dxmi.md).
+T10 = ["train.algo.td_batched=true"]
 METHOD_OVERRIDES: dict[str, list[str]] = {
     "dxmi_4": ["sampler.num_steps=4", *WARM],
-    "dxmi_10": ["sampler.num_steps=10", *WARM],
+    "dxmi_10": ["sampler.num_steps=10", *WARM, *T10],
     "gcd_4": ["sampler.num_steps=4", "train.update=gcd"],
     "dxmi_4_tau0": ["sampler.num_steps=4", *WARM, "train.algo.tau1=0.0"],
 }
