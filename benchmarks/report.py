@@ -366,6 +366,13 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
              Num(f"{_M}.mate.1000.rollout_step_seconds", "MATE", 1000, " ms")),
             note="per step at T = 1000"),
     ),
+    # docs/images.md, "Measured": the quick digits benchmark over its seeds
+    "digits_seeds": tuple(FewStep(f, "digits", f"digits 8x8, seed {k}", "fd", "FD to the test half ↓")
+                          for k, f in enumerate(("images_quick.json", "images_quick_seed1.json",
+                                                 "images_quick_seed2.json", "images_quick_seed3.json"))),
+    # docs/dxmi.md, "Against the training-free solvers": every 2D preset of the quick 2D benchmark
+    "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
+                            for d in ("8gaussians", "2spirals", "checkerboard")),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
                 "| made by (the command and commit stored in the file) |")
