@@ -82,6 +82,17 @@ def test_egnn_one_time_batches_and_mixed_times_agree():
         net(torch.zeros(2, 9, dtype=torch.float64), torch.zeros(2))
 
 
+def test_egnn_without_coordinate_updates_is_invariant_too():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(3)
+    net = EGNN(5, 3, hidden=16, layers=3, time_dim=8, coord_updates=False).double()
+    x = torch.randn(4, 15, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 10, (4,), generator=g)
+    q = _orthogonal(3, g, reflect=True)
+    y = _transform(x, 5, 3, q, torch.randperm(5, generator=g), torch.randn(3, generator=g, dtype=torch.float64))
+    torch.testing.assert_close(net(y, t), net(x, t), rtol=0, atol=1e-6)
+
+
 def test_egnn_features_need_a_particle_target():
     with pytest.raises(ValueError, match="particle target"):
         VGSValue(8, 10, features="egnn")
