@@ -37,6 +37,22 @@ def test_cli_help_explains(capsys):
     assert "demo" in out and "pretrain" in out and "time convention" in out
 
 
+def test_presets_lists_every_app_in_groups(capsys):
+    from dxmi.algorithms.vgs import preset_names as vgs_presets
+    from dxmi.config import preset_names
+    from dxmi.mate.config import preset_names as mate_presets
+
+    assert main(["presets"]) == 0
+    groups = {block.splitlines()[0].split(" ", 1)[0]: [n.strip() for n in block.splitlines()[1:]]
+              for block in capsys.readouterr().out.strip().split("\n\n")}
+    assert groups == {"dxmi": preset_names(), "vgs": vgs_presets(), "mate": mate_presets()}
+    assert {"8gaussians", "digits"} <= set(groups["dxmi"]) and "tmaze" in groups["mate"]
+    assert groups["vgs"] == ["default", "dw4", "funnel", "gmm", "lj13"]
+    with pytest.raises(SystemExit):
+        main(["vgs", "train", "--help"])
+    assert "dw4, funnel, gmm, lj13" in " ".join(capsys.readouterr().out.split())
+
+
 def test_cli_pipeline_on_a_user_point_cloud(tmp_path, capsys):
     pts = np.random.default_rng(0).normal(size=(500, 3)).astype(np.float32)
     np.savetxt(tmp_path / "cloud.csv", pts, delimiter=",")

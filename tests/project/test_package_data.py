@@ -1,6 +1,7 @@
-"""Package data reaches the installed package: every data file under src/dxmi (the YAML presets of
-``dxmi.configs`` and ``dxmi.mate.configs``, ``py.typed``) is matched by a pattern of
-``[tool.setuptools.package-data]``, and (slow) a wheel built from the tree holds them."""
+"""Package data reaches the installed package: every data file under src/dxmi (the YAML presets of every
+method: ``dxmi/configs`` for DxMI, ``dxmi/configs/vgs`` for VGS, ``dxmi/mate/configs`` for MATE; ``py.typed``)
+is matched by a pattern of ``[tool.setuptools.package-data]``, and (slow) a wheel built from the tree holds
+them."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ def data_files() -> set[str]:
     return {p.relative_to(PKG).as_posix() for p in files if p.suffix not in (".py", ".pyc")}
 
 
+#: the preset folders of the methods (relative to src/dxmi), each read with importlib.resources
+PRESET_FOLDERS = ("configs", "configs/vgs", "mate/configs")
+
+
+def presets() -> set[str]:
+    """Every preset of every method, relative to src/dxmi, from the folders on disk (tracked or not)."""
+    found = set()
+    for folder in PRESET_FOLDERS:
+        names = sorted(p.relative_to(PKG).as_posix() for p in (PKG / folder).glob("*.yaml"))
+        assert names, f"no presets in src/dxmi/{folder}"
+        found.update(names)
+    return found
+
+
 def package_data_patterns() -> list[str]:
     with open(ROOT / "pyproject.toml", "rb") as f:
         return tomllib.load(f)["tool"]["setuptools"]["package-data"]["dxmi"]
@@ -39,6 +54,16 @@ def test_package_data_patterns_cover_every_data_file():
     covered = {p.relative_to(PKG).as_posix() for pattern in package_data_patterns() for p in PKG.glob(pattern)}
     missing = sorted(files - covered)
     assert not missing, f"not in [tool.setuptools.package-data] of pyproject.toml, so not installed: {missing}"
+
+
+def test_every_preset_of_every_method_is_package_data():
+    files, every = data_files(), presets()
+    assert {"configs/8gaussians.yaml", "configs/vgs/gmm.yaml", "configs/vgs/default.yaml",
+            "mate/configs/tmaze.yaml"} <= every
+    covered = {p.relative_to(PKG).as_posix() for pattern in package_data_patterns() for p in PKG.glob(pattern)}
+    assert not sorted(every - covered), f"presets no package-data pattern matches: {sorted(every - covered)}"
+    assert not sorted(every - files), f"presets not tracked by git (a wheel built from a clone lacks them): " \
+                                      f"{sorted(every - files)}"
 
 
 @pytest.mark.slow
@@ -55,5 +80,5 @@ def test_the_wheel_holds_every_data_file(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel,) = (tmp_path / "whl").glob("dxmi-*.whl")
     names = {n.removeprefix("dxmi/") for n in zipfile.ZipFile(wheel).namelist() if n.startswith("dxmi/")}
-    missing = sorted(data_files() - names)
+    missing = sorted((data_files() | presets()) - names)
     assert not missing, f"not in the wheel: {missing}"

@@ -34,9 +34,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import torch
+import yaml
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -146,49 +148,44 @@ class VGSConfig:
                                  f"explore_noise=1.0 (got {self.explore_noise})")
 
 
-#: Release settings per target (spec table) and our choices for DW-4 / LJ-13 (the spec gives none).
-PRESETS: dict[str, dict[str, Any]] = {
-    "gmm": dict(num_steps=20, schedule="quad", s2_start=0.2, s2_end=0.1, variant="vp", tau=1.0, ema=0.9,
-                batch_size=128, iterations=3000, value_lr=1e-4, s_init_lr=1e-3, explore_noise=1.2, s_init=3.0,
-                net=dict(hidden=1024, depth=3, time_dim=1024)),
-    "funnel": dict(num_steps=30, schedule="quad", s2_start=0.5, s2_end=0.0005, variant="ve", tau=1.0, ema=0.95,
-                   batch_size=1024, iterations=2000, value_lr=1e-4, s_init_lr=1e-2, explore_noise=1.1,
-                   energy_clip=100.0, s_init=1.0, net=dict(hidden=1024, depth=4, time_dim=1024, scale_with_d=True)),
-    "dw4": dict(num_steps=30, schedule="quad", s2_start=0.3, s2_end=0.01, variant="ve", tau=1.0, ema=0.95,
-                batch_size=512, iterations=3000, value_lr=1e-4, s_init_lr=3e-3, explore_noise=1.1, s_init=2.0,
-                energy_clip=100.0, drift_clip=10.0,
-                net=dict(hidden=256, depth=3, time_dim=64, features="distances", scale_with_d=True)),
-    "lj13": dict(num_steps=100, schedule="quad", s2_start=0.05, s2_end=0.0001, variant="ve", tau=1.0, ema=0.95,
-                 batch_size=512, iterations=3000, value_lr=1e-4, s_init_lr=1e-2, explore_noise=1.1,
-                 sample_noise=0.9, s_init=1.0, energy_clip=100.0, drift_clip=10.0,
-                 net=dict(hidden=256, depth=3, time_dim=64, features="distances", scale_with_d=True)),
-}
-DEFAULT_PRESET: dict[str, Any] = dict(num_steps=20, schedule="quad", s2_start=0.2, s2_end=0.01, variant="ve",
-                                      batch_size=256, iterations=1000, value_lr=1e-3, explore_noise=1.1,
-                                      energy_clip=1e4, net=dict(hidden=128, depth=3, time_dim=64))
+#: The folder of the VGS presets, ``<target>.yaml`` and ``default.yaml`` (:func:`preset_names`).
+PRESET_PACKAGE = "dxmi.configs"
+PRESET_FOLDER = "vgs"
+#: The preset of the targets that have none of their own.
+DEFAULT_PRESET_NAME = "default"
+
+
+def preset_names() -> list[str]:
+    """The VGS presets shipped in ``dxmi/configs/vgs/``: one per target (the release settings of the spec
+    for ``gmm`` and ``funnel``, our choices for ``dw4`` / ``lj13``) and ``default`` for every other target."""
+    folder = resources.files(PRESET_PACKAGE) / PRESET_FOLDER
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_preset(name: str) -> dict[str, Any]:
+    """The settings of the VGS preset ``name`` (a fresh dict; :class:`ConfigError` if there is none)."""
+    if name not in preset_names():
+        raise ConfigError(f"unknown VGS preset {name!r}; presets: {preset_names()}")
+    res = resources.files(PRESET_PACKAGE) / PRESET_FOLDER / f"{name}.yaml"
+    data = yaml.safe_load(res.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"VGS preset {name!r} must be a mapping at the top level")
+    return data
 
 
 def make_config(target: str, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> VGSConfig:
-    """The preset of ``target`` (or a generic one for other targets), then ``key=value`` overrides."""
-    data = copy.deepcopy(base if base is not None else PRESETS.get(target, DEFAULT_PRESET))
+    """The preset of ``target`` (``dxmi/configs/vgs/<target>.yaml``, or ``default.yaml`` for other targets),
+    or ``base`` when given, then ``key=value`` overrides."""
+    if base is not None:
+        data = copy.deepcopy(base)
+    else:
+        data = read_preset(target if target in preset_names() else DEFAULT_PRESET_NAME)
     for text in overrides or []:
-        data = merge(data, _numbers(parse_override(text)))
+        data = merge(data, parse_override(text))
     try:
         return from_dict(VGSConfig, data)
     except ValueError as e:  # includes ConfigError
         raise ConfigError(str(e)) from None
-
-
-def _numbers(d: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` as a string: turn such strings back into floats."""
-    if isinstance(d, dict):
-        return {k: _numbers(v) for k, v in d.items()}
-    if isinstance(d, str):
-        try:
-            return float(d)
-        except ValueError:
-            return d
-    return d
 
 
 def build_sampler(target: Target, cfg: VGSConfig) -> ValueGradientSampler:
@@ -387,5 +384,5 @@ class VGS(Algorithm):
         return self.sampler.sample(n, generator, noise_scale=self.cfg.sample_noise, value=value)
 
 
-__all__ = ["PRESETS", "TD_LOSSES", "VGS", "VGSConfig", "ValueNetConfig", "build_sampler", "make_config",
-           "no_data"]
+__all__ = ["TD_LOSSES", "VGS", "VGSConfig", "ValueNetConfig", "build_sampler", "make_config", "no_data",
+           "preset_names", "read_preset"]

@@ -75,8 +75,17 @@ def _resolve(args: argparse.Namespace, from_run: bool = False) -> RunConfig:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    for name in preset_names():
-        print(name)
+    """The built-in presets of every app, one group per app (the command that reads them in its title)."""
+    from dxmi.algorithms.vgs import preset_names as vgs_presets
+    from dxmi.mate.config import preset_names as mate_presets
+
+    groups = (("dxmi (dxmi train --config NAME)", preset_names()),
+              ("vgs (dxmi vgs train --target NAME; default: every other target)", vgs_presets()),
+              ("mate (dxmi mate train --config NAME)", mate_presets()))
+    for i, (title, names) in enumerate(groups):
+        print(("\n" if i else "") + title + ":")
+        for name in names:
+            print(f"  {name}")
     return 0
 
 
@@ -269,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("presets", help="list the built-in configuration presets")
+    p = sub.add_parser("presets", help="list the built-in configuration presets of every app (dxmi, vgs, mate)")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("pretrain", help="train the base 1000-step DDPM on the data")

@@ -30,9 +30,13 @@ CONFIG_FILE = "vgs.yaml"
 
 
 def _args(p: argparse.ArgumentParser, train: bool) -> None:
+    from dxmi.algorithms.vgs import preset_names
+
+    presets = ", ".join(n for n in preset_names() if n != "default")
     p.add_argument("--target", default=None if not train else "gmm",
                    help="gmm | gmm25 | gmm40 | funnel | dw4 | lj13 | u1..u4 | banana | module:function"
-                        + ("" if train else " (default: the run folder's)"))
+                        + (f"; its settings: the VGS preset of that name (dxmi/configs/vgs/: {presets}), "
+                           "else 'default' (see `dxmi presets`)" if train else " (default: the run folder's)"))
     p.add_argument("--dim", type=int, default=None, help="dimension of a module:function energy")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -18,7 +18,7 @@ from dxmi.mate.agents import AgentConfig
 from dxmi.settings import ConfigError, from_dict, merge, parse_override, to_dict
 from dxmi.validation import check_ranges
 
-__all__ = ["ConfigError", "MATEConfig", "config_from_dict", "load_config", "preset_path"]
+__all__ = ["ConfigError", "MATEConfig", "config_from_dict", "load_config", "preset_names", "preset_path"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ def config_from_dict(data: dict[str, Any]) -> MATEConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping; got {type(data).__name__}")
     return from_dict(MATEConfig, data)
+
+
+def preset_names() -> list[str]:
+    """The packaged presets (``dxmi/mate/configs/<name>.yaml``)."""
+    return sorted(p.name[:-5] for p in (resources.files("dxmi.mate") / "configs").iterdir()
+                  if p.name.endswith(".yaml"))
 
 
 def preset_path(name: str) -> Path:
