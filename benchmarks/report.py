@@ -372,7 +372,8 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                                                  "images_quick_seed2.json", "images_quick_seed3.json"))),
     # docs/dxmi.md, "Against the training-free solvers": every 2D preset of the quick 2D benchmark
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
-                            for d in ("8gaussians", "2spirals", "checkerboard")),
+                            for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
+                                      "swissroll")),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
                 "| made by (the command and commit stored in the file) |")
