@@ -369,7 +369,8 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # docs/images.md, "Measured": the quick digits benchmark over its seeds
     "digits_seeds": tuple(FewStep(f, "digits", f"digits 8x8, seed {k}", "fd", "FD to the test half ↓")
                           for k, f in enumerate(("images_quick.json", "images_quick_seed1.json",
-                                                 "images_quick_seed2.json", "images_quick_seed3.json"))),
+                                                 "images_quick_seed2.json", "images_quick_seed3.json",
+                                                 "images_quick_seed4.json"))),
     # docs/dxmi.md, "Against the training-free solvers": every 2D preset of the quick 2D benchmark
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
                             for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
