@@ -46,14 +46,8 @@ from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.baselines.mala import MALAChains
 from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
-from dxmi.samplers.vgs import (
-    ENERGY_CLIP_KINDS,
-    S2_SCHEDULES,
-    ValueGradientSampler,
-    VGSRollout,
-    VGSSchedule,
-    VGSValue,
-)
+from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSValue
+from dxmi.schedules.vgs import S2_SCHEDULES, VGSSchedule
 from dxmi.settings import ConfigError, from_dict, merge, parse_override
 from dxmi.targets.base import Target
 from dxmi.validation import check_ranges
