@@ -120,7 +120,7 @@ def test_vgs_drift_with_the_egnn_value_is_com_free_and_equivariant(name):
         torch.testing.assert_close(sampler.drift(y, t), _rotate_grad(mu, n, d, q, perm), rtol=0, atol=1e-6)
     # the step keeps states centre-of-mass free, whatever the noise
     noise = torch.randn(4, n * d, generator=g, dtype=torch.float64)
-    nxt = sampler.step(x, sampler.drift(x, 2), 2, noise)
+    nxt = sampler.step(x, 2, noise=noise).next_x
     torch.testing.assert_close(nxt.reshape(4, n, d).sum(1), torch.zeros(4, d, dtype=torch.float64), rtol=0,
                                atol=1e-9)
     roll = sampler.float().rollout(8, torch.Generator().manual_seed(2), weights=False)

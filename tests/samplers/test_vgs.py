@@ -173,3 +173,135 @@ def test_log_energy_clip_is_continuous_monotone_and_keeps_a_gradient():
     assert torch.allclose(at.clipped_energy(y * 1.0001), target(y), atol=1e-3)
     with pytest.raises(ValueError, match="energy_clip_kind"):
         ValueGradientSampler(value, target, sched, energy_clip=c, energy_clip_kind="soft")
+
+
+# -- the sampler is a Gaussian policy -----------------------------------------------------------
+
+
+def _gaussian_sampler(variant="vp", T=5, D=3, **kw):
+    m, sd = torch.linspace(-1.0, 1.0, D), 0.8
+    sched = VGSSchedule(T, 0.3, 0.05, "quad", variant)
+    return ValueGradientSampler(QuadraticValue(D, sched, m, sd**2), GaussianTarget(m, sd), sched, **kw)
+
+
+def _particle_sampler(T=4):
+    from dxmi.samplers import VGSValue
+    from dxmi.targets import make_target
+
+    target = make_target("dw4")
+    sched = VGSSchedule(T, 0.3, 0.05, "quad", "ve")
+    value = VGSValue(target.dim, T, hidden=16, depth=2, time_dim=8, features="distances", particles=target.particles)
+    return ValueGradientSampler(value, target, sched, s_init=1.5)
+
+
+@pytest.mark.parametrize("variant", ["ve", "vp"])
+def test_the_sampler_is_a_gaussian_policy_with_the_schedules_fixed_stds(variant):
+    from dxmi.policies import GaussianPolicy
+
+    sampler = _gaussian_sampler(variant)
+    assert isinstance(sampler, GaussianPolicy)
+    assert sampler.num_steps == 5 and sampler.sample_shape == (3,)
+    # sigma_t = s_t alpha_t from the schedule, not learned: no free log-stds, none with a gradient
+    assert sampler.log_sigma_free.numel() == 0 and not sampler.log_sigma_free.requires_grad
+    t = torch.arange(5)
+    assert torch.equal(sampler.sigma_at(t), sampler.schedule.sigma)
+    torch.testing.assert_close(sampler.log_sigma, sampler.schedule.sigma.log(), rtol=0, atol=0)
+    assert [p for p in sampler.parameters() if p.requires_grad] == [sampler.log_s_init, *sampler.value.parameters()]
+
+
+@pytest.mark.parametrize("variant", ["ve", "vp"])
+def test_policy_step_is_alpha_x_plus_the_value_gradient_drift(variant):
+    sampler = _gaussian_sampler(variant)
+    g = torch.Generator().manual_seed(0)
+    x, noise = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
+    for t in range(sampler.num_steps):
+        st = sampler.step(x, t, noise=noise)
+        mu = sampler.drift(x, t)
+        a = sampler.schedule.alpha[t]
+        assert torch.equal(st.mean, a * x + mu)
+        assert torch.equal(st.sigma, sampler.schedule.sigma[t].expand(6))
+        # the same arithmetic as the step given the drift (which training uses): bit for bit
+        assert torch.equal(st.next_x, sampler.step_given_drift(x, mu, t, noise))
+    # the mean of a batch of mixed times, one time at a time
+    tt = torch.tensor([0, 4, 2, 4, 0, 1])
+    mixed = sampler.mean(x, tt)
+    for i in range(6):
+        torch.testing.assert_close(mixed[i:i + 1], sampler.mean(x[i:i + 1], tt[i:i + 1]), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="unconditional"):
+        sampler.mean(x, tt, torch.zeros(6, dtype=torch.long))
+
+
+def test_log_prob_of_its_own_step_is_the_gaussian_density():
+    sampler = _gaussian_sampler("vp")
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 3, generator=g)
+    t = torch.randint(0, sampler.num_steps, (32,), generator=g)
+    st = sampler.step(x, t, generator=g)
+    normal = torch.distributions.Normal(sampler.mean(x, t), sampler.schedule.sigma[t][:, None])
+    torch.testing.assert_close(sampler.log_prob(x, st.next_x, t), normal.log_prob(st.next_x).sum(1),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_particle_step_and_log_prob_live_on_the_com_free_subspace():
+    sampler = _particle_sampler()
+    target = sampler.target
+    n, d = target.particles
+    g = torch.Generator().manual_seed(2)
+    x = sampler.initial(16, g)
+    noise = torch.randn(16, target.dim, generator=g)
+    st = sampler.step(x, 1, noise=noise)
+    assert st.next_x.reshape(16, n, d).sum(1).abs().max() < 1e-5
+    # density of a (n - 1) d dimensional Gaussian of the projected noise
+    sig = sampler.schedule.sigma[1]
+    pn = target.project(noise)
+    expected = -0.5 * (pn * pn).sum(1) - target.effective_dim * (torch.log(sig) + 0.5 * math.log(2 * math.pi))
+    t = torch.full((16,), 1)
+    torch.testing.assert_close(sampler.log_prob(x, st.next_x, t), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["ve", "vp"])
+def test_rollout_is_the_policys_chain_and_its_weights_are_the_policys_densities(variant):
+    sampler = _gaussian_sampler(variant)
+    roll = sampler.rollout(64, torch.Generator().manual_seed(3))
+    # the same chain, step by step through the inherited GaussianPolicy.step, from the same generator
+    g = torch.Generator().manual_seed(3)
+    x = sampler.initial(64, g)
+    assert torch.equal(roll.states[0], x)
+    for t in range(sampler.num_steps):
+        st = sampler.step(x, t, generator=g)
+        assert torch.equal(st.next_x, roll.states[t + 1])
+        assert torch.equal(st.mean, sampler.schedule.alpha[t] * x + roll.drifts[t])
+        x = st.next_x
+    # log w = -E(x_T) + sum_t log q~(x_t | x_{t+1}) - log pi(x_0) - sum_t log pi(x_{t+1} | x_t)
+    s0, D = sampler.s_init, sampler.eff_dim
+    log_w = 0.5 * ((roll.states[0] / s0) ** 2).sum(1) + D * torch.log(s0) + 0.5 * D * math.log(2 * math.pi)
+    log_w = log_w - sampler.target(roll.samples)
+    for t in range(sampler.num_steps):
+        tt = torch.full((64,), t)
+        xt, nxt = roll.states[t], roll.states[t + 1]
+        q = torch.distributions.Normal(nxt / sampler.schedule.alpha[t], sampler.schedule.s2[t].sqrt())
+        log_w = log_w + q.log_prob(xt).sum(1) - sampler.log_prob(xt, nxt, tt)
+    torch.testing.assert_close(roll.log_w, log_w, rtol=1e-4, atol=1e-3)
+
+
+def test_rollout_writes_into_a_trajectory_buffer():
+    from dxmi.buffers import TrajectoryBuffer
+    from dxmi.records import Trajectory
+
+    sampler = _particle_sampler()
+    buf = TrajectoryBuffer(sampler.num_steps, 10, sampler.sample_shape)
+    roll = sampler.rollout(10, torch.Generator().manual_seed(4), out=buf.slots(10), noise_scale=1.2, weights=False)
+    assert isinstance(roll, Trajectory) and roll.states.data_ptr() == buf.states.data_ptr()
+    buf.store(roll)
+    again = sampler.rollout(10, torch.Generator().manual_seed(4), noise_scale=1.2, weights=False)
+    assert torch.equal(buf.states, again.states) and torch.equal(roll.drifts, again.drifts)
+    batch = buf.transitions()
+    assert torch.equal(batch.x, again.states[:-1].reshape(-1, sampler.dim))
+    torch.testing.assert_close(roll.log_sigma, sampler.schedule.sigma.log(), rtol=0, atol=0)
+    # from a given start, and the errors
+    x0 = sampler.initial(10, torch.Generator().manual_seed(5))
+    assert torch.equal(sampler.rollout(10, x0=x0, weights=False).states[0], x0)
+    with pytest.raises(ValueError, match="unconditional"):
+        sampler.rollout(10, y=torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match="out must be"):
+        sampler.rollout(10, out=torch.empty(sampler.num_steps, 10, sampler.dim))

@@ -286,7 +286,7 @@ class VGS(Algorithm):
         also the clipped energies ``E(x_T)`` of the last-step transitions among them (for logging)."""
         s = self.sampler
         eps = torch.randn(x.shape, generator=self.generator, device=x.device)
-        nxt = s.step(x, mu, t, eps)
+        nxt = s.step_given_drift(x, mu, t, eps)
         last = t == s.num_steps - 1
         y = torch.empty(x.shape[0], device=x.device)
         if bool(last.any()):
@@ -351,7 +351,7 @@ class VGS(Algorithm):
         s_loss = torch.zeros(())
         if cfg.learn_s_init:
             log_s = self.trained("s_init")()  # = s.log_s_init (its DDP wrapper's output under torchrun)
-            x0 = s.initial(B + cfg.replay_chains, self.generator, log_s)  # one draw per path of the iteration
+            x0 = s.initial(B + cfg.replay_chains, self.generator, log_s=log_s)  # one draw per path of the iteration
             s_loss = (s.cost_to_go(x0, 0).mean() - s.tau * s.log_det_init(log_s)) / D
             # the gradient reaches s_init only: V is differentiated in x_0, its weights are left alone
             self.optimizer_step("s_init", s_loss, None, inputs=[s.log_s_init])

@@ -11,7 +11,9 @@ t = T the sample.
       x_{t+1} = alpha_t x_t + mu_t + sigma_t eps,   sigma_t = s_t alpha_t,
       mu_t = -(s_t^2 alpha_t^2 / tau) grad V(alpha_t x_t, t + 1),
 
-  with ``V(., T) = E`` (the energy) so the last step follows ``grad E``.
+  with ``V(., T) = E`` (the energy) so the last step follows ``grad E``. So the sampler is a
+  :class:`~dxmi.policies.GaussianPolicy`, ``pi(x_{t+1} | x_t) = N(alpha_t x_t + mu_t, sigma_t^2 I)``,
+  whose mean is built from the value's gradient and whose stds are the schedule's.
 - Running cost (per step, expected over eps): ``tau (||mu_t||^2 / (2 s_t^2 alpha_t^2) - D log alpha_t)``,
   the log-ratio ``log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1})`` in expectation.
 - Path weight: ``log w = -E(x_T) + sum_t log q~(x_t|x_{t+1}) - log pi(x_0) - sum_t log pi(x_{t+1}|x_t)``,
@@ -33,6 +35,8 @@ from torch import Tensor, nn
 
 from dxmi.nets.egnn import EGNN
 from dxmi.nets.mlp import TimeMLP, check_shape
+from dxmi.policies.base import GaussianPolicy
+from dxmi.records import Trajectory
 from dxmi.schedules.vgs import S2_SCHEDULES, VGSSchedule
 from dxmi.targets.base import Target
 from dxmi.targets.particles import pair_distances
@@ -101,12 +105,14 @@ FEATURES: dict[str, tuple[Callable[[Tensor, tuple[int, int] | None], Tensor],
 # The sampler
 
 
-@dataclass(frozen=True)
-class VGSRollout:
-    """A batch of VGS trajectories.
+@dataclass(frozen=True, kw_only=True)
+class VGSRollout(Trajectory):
+    """A batch of VGS trajectories: a :class:`~dxmi.records.Trajectory` (``states``, the step
+    ``log_sigma``; no labels) with what VGS adds to it.
 
     Attributes:
         states: ``(T + 1, B, D)``; ``states[T]`` the samples.
+        log_sigma: ``(T,)`` the step log-stds ``log(s_t alpha_t)``.
         drifts: ``(T, B, D)`` the drifts ``mu_t`` used.
         log_w: ``(B,)`` path log-weights (``nan`` when rolled out off-policy, noise_scale != 1, or
             without weights).
@@ -115,15 +121,10 @@ class VGSRollout:
             last-step gradients ``grad E(alpha x_{T-1})``, plus ``B`` final energies ``E(x_T)`` with weights.
     """
 
-    states: Tensor
     drifts: Tensor
     log_w: Tensor
     energy: Tensor
     n_energy_evals: int
-
-    @property
-    def samples(self) -> Tensor:
-        return self.states[-1]
 
     def log_z(self) -> float:
         """``log (1/N sum_i w_i)``: the importance-sampling estimate of log Z (a lower bound in expectation)."""
@@ -141,8 +142,16 @@ class VGSRollout:
 ENERGY_CLIP_KINDS = ("hard", "log")
 
 
-class ValueGradientSampler(nn.Module):
+class ValueGradientSampler(GaussianPolicy):
     """The VGS policy over a value ``V(x, t)`` (t < T) and the target energy ``E`` (t = T).
+
+    A :class:`~dxmi.policies.GaussianPolicy` on ``(D,)``: ``pi(x_{t+1} | x_t) = N(alpha_t x_t + mu_t,
+    sigma_t^2 I)`` with the value-gradient drift ``mu_t`` (:meth:`drift`), the schedule's stds
+    ``sigma_t = s_t alpha_t`` (fixed, not learned) and noise on the centre-of-mass-free subspace for
+    particle systems. What VGS adds to the Gaussian policy: a learnable initial scale ``s_init``,
+    rollouts that record the drifts and the path weights (:class:`VGSRollout`), off-policy
+    (``noise_scale``) rollouts, the auxiliary chain run backwards (:meth:`backward_path`), and the
+    energy clip.
 
     Args:
         value: a :class:`ValueFunction` on ``(D,)``.
@@ -163,7 +172,6 @@ class ValueGradientSampler(nn.Module):
     def __init__(self, value: ValueFunction, target: Target, schedule: VGSSchedule, tau: float = 1.0,
                  s_init: float = 1.0, drift_clip: float | None = None, energy_clip: float | None = None,
                  s_init_per_dim: bool = False, energy_clip_kind: str = "hard"):
-        super().__init__()
         if energy_clip_kind not in ENERGY_CLIP_KINDS:
             raise ValueError(f"energy_clip_kind must be one of {ENERGY_CLIP_KINDS}, got {energy_clip_kind!r}")
         if value.sample_shape != (target.dim,) or value.num_steps != schedule.num_steps:
@@ -171,21 +179,62 @@ class ValueGradientSampler(nn.Module):
                              f"dim {target.dim} and the schedule T={schedule.num_steps}")
         if tau <= 0 or s_init <= 0:
             raise ValueError(f"tau and s_init must be > 0, got {tau}, {s_init}")
+        if s_init_per_dim and target.particles is not None:
+            raise ValueError("s_init_per_dim would break the rotation invariance of a particle system's start")
+        super().__init__((target.dim,), schedule.sigma, learn_sigma=False)
         self.value = value
         self.target = target
         self.schedule = schedule
         self.tau = tau
-        if s_init_per_dim and target.particles is not None:
-            raise ValueError("s_init_per_dim would break the rotation invariance of a particle system's start")
         shape = (target.dim,) if s_init_per_dim else ()
         self.log_s_init = nn.Parameter(torch.full(shape, math.log(s_init)))
         self.drift_clip = drift_clip
         self.energy_clip = energy_clip
         self.energy_clip_kind = energy_clip_kind
-        self.num_steps = schedule.num_steps
         self.dim = target.dim
         self.eff_dim = target.effective_dim
 
+    # -- the Gaussian policy ------------------------------------------------------------------
+    def sigma_at(self, t: Tensor) -> Tensor:
+        """``sigma_t = s_t alpha_t``: the schedule's table itself."""
+        return self.schedule.sigma[t]
+
+    def project_noise(self, noise: Tensor) -> Tensor:
+        """Onto the centre-of-mass-free subspace for particle systems (the identity otherwise)."""
+        return self.target.project(noise)
+
+    def mean(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """``alpha_t x_t + mu_t`` with the value-gradient drift ``mu_t`` (:meth:`drift`, detached: the
+        policy improves through its value, not through this mean): ``(B, D), (B,) -> (B, D)``; a batch
+        of mixed times is computed one time at a time."""
+        if y is not None:
+            raise ValueError("the VGS policy is unconditional: labels y are not accepted")
+        times = t.unique()
+        if len(times) == 1:
+            k = int(times[0])
+            return self.schedule.alpha[k] * x + self.drift(x, k)
+        out = torch.empty_like(x)
+        for k in times.tolist():
+            rows = t == k
+            out[rows] = self.schedule.alpha[k] * x[rows] + self.drift(x[rows], k)
+        return out
+
+    def log_prob_given_mean(self, next_x: Tensor, mu: Tensor, t: Tensor) -> Tensor:
+        """``log N(x_{t+1}; mu, sigma_t^2 I)`` on the chain's ``D_eff``-dimensional state space (all of
+        ``R^D``, or the centre-of-mass-free subspace for particle systems, where the residual lies): (B,)."""
+        sigma = self.sigma_at(t)
+        z = (next_x - mu) / sigma[:, None]
+        return -0.5 * (z * z).sum(1) - self.eff_dim * (torch.log(sigma) + 0.5 * math.log(2 * math.pi))
+
+    def initial(self, n: int, generator: torch.Generator | None = None,
+                device: torch.device | str | None = None, log_s: Tensor | None = None) -> Tensor:
+        """``x_0 = s_init z``, ``z ~ N(0, I)`` (COM-free for particles): ``(n, D)``, differentiable in s_init
+        (in ``log_s`` when given, which stands in for ``log_s_init``)."""
+        z = torch.randn(n, self.dim, generator=generator, device=device or self.log_s_init.device)
+        s_init = self.s_init if log_s is None else log_s.exp()
+        return s_init * self.target.project(z)
+
+    # -- what VGS adds ------------------------------------------------------------------------
     @property
     def s_init(self) -> Tensor:
         """The initial scale: ``()`` (shared) or ``(D,)`` (per coordinate)."""
@@ -239,38 +288,41 @@ class ValueGradientSampler(nn.Module):
         sig2 = self.schedule.sigma[t] ** 2
         return self.tau * ((mu * mu).sum(1) / (2 * sig2) - self.eff_dim * torch.log(self.schedule.alpha[t]))
 
-    def step(self, x: Tensor, mu: Tensor, t: int | Tensor, noise: Tensor) -> Tensor:
-        """``x_{t+1} = alpha_t x_t + mu_t + sigma_t * noise`` (noise projected for particles)."""
+    def step_given_drift(self, x: Tensor, mu: Tensor, t: int | Tensor, noise: Tensor) -> Tensor:
+        """``x_{t+1} = alpha_t x_t + mu_t + sigma_t * noise`` (noise projected for particles) for a drift
+        already computed: the step of :meth:`step` without recomputing ``mu_t``."""
         a = self.schedule.alpha[t]
         s = self.schedule.sigma[t]
         if isinstance(t, Tensor):
             a, s = a[:, None], s[:, None]
-        return a * x + mu + s * self.target.project(noise)
-
-    def initial(self, n: int, generator: torch.Generator | None = None, log_s: Tensor | None = None) -> Tensor:
-        """``x_0 = s_init z``, ``z ~ N(0, I)`` (COM-free for particles): ``(n, D)``, differentiable in s_init
-        (in ``log_s`` when given, which stands in for ``log_s_init``)."""
-        z = torch.randn(n, self.dim, generator=generator, device=self.log_s_init.device)
-        s_init = self.s_init if log_s is None else log_s.exp()
-        return s_init * self.target.project(z)
+        return a * x + mu + s * self.project_noise(noise)
 
     @torch.no_grad()
-    def rollout(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
+    def rollout(self, n: int, generator: torch.Generator | None = None, x0: Tensor | None = None,
+                y: Tensor | None = None, out: Tensor | None = None, noise_scale: float = 1.0,
                 value: ValueFunction | None = None, weights: bool = True) -> VGSRollout:
-        """Roll out ``n`` trajectories; ``noise_scale`` > 1 gives off-policy (exploration) rollouts;
-        ``value`` replaces the online value in the drift (e.g. the EMA target value); ``weights=False``
-        skips ``E(x_T)`` (and so the path weights), saving one energy evaluation per sample."""
+        """Roll out ``n`` trajectories (from ``x0`` (n, D) when given, else from ``x_0 = s_init z``) into
+        ``out`` when given (e.g. a trajectory buffer's storage, written in place); ``noise_scale`` > 1
+        gives off-policy (exploration) rollouts; ``value`` replaces the online value in the drift (e.g.
+        the EMA target value); ``weights=False`` skips ``E(x_T)`` (and so the path weights), saving one
+        energy evaluation per sample. The chain is :meth:`step`'s, with the drifts kept."""
         if n < 1:
             raise ValueError(f"number of samples must be >= 1, got {n}")
+        if y is not None:
+            raise ValueError("the VGS policy is unconditional: labels y are not accepted")
         dev = self.log_s_init.device
-        x = self.initial(n, generator)
+        if x0 is None:
+            x = self.initial(n, generator)
+        else:
+            check_shape("VGS rollout x0", x0, (n, self.dim))
+            x = x0
         s0 = self.s_init
         # log pi(x_0) on the (D_eff)-dim subspace.
         log_pi0 = (-0.5 * ((x / s0) ** 2).sum(1) - self.log_det_init()
                    - 0.5 * self.eff_dim * math.log(2 * math.pi))
         log_w = -log_pi0
-        states = torch.empty(self.num_steps + 1, n, self.dim, device=dev)
-        drifts = torch.empty(self.num_steps, n, self.dim, device=dev)
+        states = self.states_storage(x, out)
+        drifts = torch.empty(self.num_steps, n, self.dim, device=x.device, dtype=x.dtype)
         states[0] = x
         # the drifts differentiate V and E in x only: with their weights frozen for the rollout, autograd
         # records no weight-gradient edges (the same numbers, less bookkeeping per step)
@@ -279,21 +331,24 @@ class ValueGradientSampler(nn.Module):
                 mu = self.drift(x, t, value)
                 eps = noise_scale * torch.randn(n, self.dim, generator=generator, device=dev)
                 eps = self.target.project(eps)
-                x = self.step(x, mu, t, eps)
+                x = self.step_given_drift(x, mu, t, eps)
                 drifts[t] = mu
                 # log pi(x_{t+1}|x_t) - log q~(x_t|x_{t+1}) = ||mu||^2/(2 sig^2) - D log alpha + mu.eps/sig
                 s = self.schedule.sigma[t]
                 tt = torch.full((n,), t, dtype=torch.long, device=dev)
                 log_w = log_w - (self.running_cost(mu, tt) / self.tau + (mu * eps).sum(1) / s)
                 states[t + 1] = x
+        log_sigma = self.log_sigma.detach().clone()
         if not weights:
             nan = torch.full_like(log_w, float("nan"))
-            return VGSRollout(states=states, drifts=drifts, log_w=nan, energy=nan, n_energy_evals=n)
+            return VGSRollout(states=states, log_sigma=log_sigma, drifts=drifts, log_w=nan, energy=nan,
+                              n_energy_evals=n)
         energy = self.target(x)
         log_w = log_w - energy
         if noise_scale != 1.0:
             log_w = torch.full_like(log_w, float("nan"))
-        return VGSRollout(states=states, drifts=drifts, log_w=log_w, energy=energy, n_energy_evals=2 * n)
+        return VGSRollout(states=states, log_sigma=log_sigma, drifts=drifts, log_w=log_w, energy=energy,
+                          n_energy_evals=2 * n)
 
     @torch.no_grad()
     def backward_path(self, x_final: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -312,10 +367,11 @@ class ValueGradientSampler(nn.Module):
         return path
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, noise_scale: float = 1.0,
-               chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None,
+               noise_scale: float = 1.0, chunk: int = 4096, value: ValueFunction | None = None) -> Tensor:
         """``n`` samples ``(n, D)``, drawn in chunks with ``generator``."""
-        outs = [self.rollout(min(chunk, n - i), generator, noise_scale, value, weights=False).samples
+        outs = [self.rollout(min(chunk, n - i), generator, y=y, noise_scale=noise_scale, value=value,
+                             weights=False).samples
                 for i in range(0, n, chunk)]
         return torch.cat(outs)
 
