@@ -58,6 +58,21 @@ def test_training_resumes_exactly(tmp_path):
     torch.testing.assert_close(bare.samples, roll.samples)
 
 
+def test_the_iterations_rollout_is_stored_in_the_trajectory_buffer():
+    # frozen sampler (value lr 0, fixed s_init): the same generator state rolls out the same chains again
+    target = GaussianTarget(torch.zeros(2), 1.0)
+    cfg = make_config("gaussian", ["num_steps=3", "batch_size=8", "net.hidden=16", "net.depth=2", "net.time_dim=8",
+                                   "value_lr=0", "learn_s_init=false"])
+    algo = VGS(target, cfg)
+    state = algo.generator.get_state()
+    algo.update(None)
+    assert algo.buffer.size == 8 and tuple(algo.buffer.states.shape) == (4, 8, 2)
+    again = algo.sampler.rollout(8, torch.Generator().set_state(state), noise_scale=cfg.explore_noise, weights=False)
+    assert torch.equal(algo.buffer.states, again.states)
+    batch = algo.buffer.transitions()
+    assert torch.equal(batch.t, torch.arange(3).repeat_interleave(8))
+
+
 def test_config_errors_are_one_line():
     from dxmi.config import ConfigError
 

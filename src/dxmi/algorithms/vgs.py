@@ -2,8 +2,9 @@
 
 One :meth:`VGS.update` is one iteration of the paper's algorithm:
 
-1. roll out ``B`` trajectories, off-policy with the noise scaled by ``explore_noise`` (1.1-1.2);
-   store the transitions ``(x_t, t, mu_t)``;
+1. roll out ``B`` trajectories, off-policy with the noise scaled by ``explore_noise`` (1.1-1.2), into
+   the trajectory buffer (:class:`~dxmi.buffers.TrajectoryBuffer`, the one DxMI rolls out into); its
+   transitions ``(x_t, t)`` with the rollout's drifts ``mu_t`` are the training set;
 2. ``n_update`` passes over the shuffled ``T B`` transitions in minibatches: resample
    ``x_{t+1} = alpha_t x_t + mu_t + sigma_t eps`` with fresh noise, target
    ``y = c_t + [E(x_{t+1}) if t + 1 = T else V_target(x_{t+1}, t + 1)]`` with the running cost
@@ -44,6 +45,7 @@ from torch.nn import functional as F
 
 from dxmi.algorithms.base import Algorithm, make_adam
 from dxmi.baselines.mala import MALAChains
+from dxmi.buffers.trajectory import TrajectoryBuffer
 from dxmi.nets.ema import ema_update
 from dxmi.records import Batch, Metrics
 from dxmi.samplers.vgs import ENERGY_CLIP_KINDS, ValueGradientSampler, VGSRollout, VGSValue
@@ -237,6 +239,9 @@ class VGS(Algorithm):
                         "s_init": ParamHolder(self.sampler.log_s_init)}
         self.optimizers = {"value": make_adam(self.sampler.value.parameters(), cfg.value_lr, cfg.fused_adam),
                            "s_init": make_adam([self.sampler.log_s_init], cfg.s_init_lr, cfg.fused_adam)}
+        dev, dtype = self.sampler.log_s_init.device, self.sampler.log_s_init.dtype
+        self.buffer = TrajectoryBuffer(self.sampler.num_steps, cfg.batch_size, self.sampler.sample_shape,
+                                       device=dev, dtype=dtype)
         self.n_energy_evals = 0
         self.iteration = 0
         self.replay: MALAChains | None = None  # created at the first update (replay_chains > 0)
@@ -314,11 +319,14 @@ class VGS(Algorithm):
         lam = cfg.td_lambda
         # One-step TD evaluates E at freshly resampled x_T, so the rollout skips E(x_T); TD(lambda)
         # uses the rollout's own E(x_T). Either way B energies and B last-step gradients per iteration.
-        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=lam is not None)
+        # rolled out straight into the buffer's storage (store then skips the copy)
+        roll = s.rollout(B, self.generator, noise_scale=cfg.explore_noise, weights=lam is not None,
+                         out=self.buffer.slots(B))
+        self.buffer.store(roll)
         self.n_energy_evals += roll.n_energy_evals
-        x_all = roll.states[:-1].reshape(T * B, -1)
+        stored = self.buffer.transitions()  # the T B transitions, t = 0 first, as the drifts are laid out
+        x_all, t_all = stored.x, stored.t
         mu_all = roll.drifts.reshape(T * B, -1)
-        t_all = torch.arange(T, device=x_all.device).repeat_interleave(B)
         final_energies: list[Tensor] = []
         # y_all: precomputed targets; where `fresh`, one-step targets resampled per minibatch instead.
         if lam is not None:
