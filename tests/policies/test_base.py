@@ -43,3 +43,32 @@ def test_policy_rejects_bad_shapes_with_message():
     pol = AffinePolicy(T=2, D=3)
     with pytest.raises(ValueError, match=r"received \(4, 2\)"):
         pol.step(torch.zeros(4, 2), 0)
+
+
+def test_fixed_sigma_table_and_the_step_hooks():
+    """``learn_sigma=False``: the whole std table is a buffer; ``sigma_at`` and ``project_noise`` are
+    what the step uses (here: a table read directly and noise with its mean removed)."""
+    from dxmi.policies import GaussianPolicy
+
+    class Centred(GaussianPolicy):
+        def __init__(self):
+            super().__init__((4,), [0.5, 0.25], learn_sigma=False)
+            self.table = torch.tensor([0.5, 0.25])
+
+        def mean(self, x, t, y=None):
+            return 0.5 * x
+
+        def sigma_at(self, t):
+            return self.table[t]
+
+        def project_noise(self, noise):
+            return noise - noise.mean(1, keepdim=True)
+
+    pol = Centred()
+    assert pol.log_sigma_free.numel() == 0 and not pol.log_sigma_free.requires_grad
+    assert "log_sigma_fixed" in dict(pol.named_buffers())
+    torch.testing.assert_close(pol.log_sigma, torch.tensor([0.5, 0.25]).log())
+    x, noise = torch.randn(3, 4), torch.randn(3, 4)
+    st = pol.step(x, 1, noise=noise)
+    assert torch.equal(st.next_x, 0.5 * x + 0.25 * (noise - noise.mean(1, keepdim=True)))
+    assert st.next_x.sum(1).sub(0.5 * x.sum(1)).abs().max() < 1e-5
