@@ -108,11 +108,13 @@ class WarmstartConfig:
     """Optional warm start of the T-step policy (before DxMI): ``steps`` updates of
     :class:`~dxmi.algorithms.SolverDistillation`, regressing the policy's mean on the path of the
     diffusers solver whose timesteps the policy uses (``sampler.subsequence: <solver>/<spacing>``, e.g.
-    ``unipc/leading``). 0 steps: off."""
+    ``unipc/leading``). 0 steps: off. ``on_policy``: also regress from the policy's own deterministic
+    states onto the solver's path (against the compounding of one-step errors along the chain)."""
 
     steps: int = 0
     lr: float = 1e-4
     batch_size: int = 128
+    on_policy: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",))

@@ -456,7 +456,8 @@ def warmstart(cfg: RunConfig, local: RunConfig, model: Any, dataset: Any, resume
     try:
         algo = SolverDistillation(policy, model, solver, spacing,  # type: ignore[arg-type]
                                   batch_size=dist.local_batch_size(w.batch_size), lr=w.lr,
-                                  generator=make_generator(local.device, dist.seed(cfg.seed + 6)))
+                                  generator=make_generator(local.device, dist.seed(cfg.seed + 6)),
+                                  on_policy=w.on_policy)
     except ValueError as e:
         raise ConfigError(f"sampler.warmstart: {e}") from None
     dist.wrap(algo)

@@ -156,3 +156,56 @@ def test_solver_distillation_learns_the_solvers_path():
     other = DDPMSubsequencePolicy.from_model(student, 4, "leading", ddim_eta=0.0)
     with pytest.raises(ValueError, match="differ from unipc"):
         SolverDistillation(other, teacher, "unipc", "leading", batch_size=8)
+
+
+def test_on_policy_distillation_of_ddim_by_its_own_mean_is_exact():
+    """The DDIM-form policy mean (eta = 0) of a model IS diffusers' DDIM step on the same timesteps: its own
+    deterministic chain is the solver's path, so the on-policy states equal the path's and both losses
+    are zero (to float precision)."""
+    from dxmi.algorithms import SolverDistillation
+
+    class ShiftedDirac(DiracEps):  # one parameter (zero) for the optimiser
+        def __init__(self, schedule, c):
+            super().__init__(schedule, c)
+            self.shift = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, k):
+            return super().forward(x, k) + self.shift
+
+    sched = LinearBetaSchedule(1000, 1e-4, 0.02)
+    model = EpsilonModel(ShiftedDirac(sched, torch.tensor([-1.5, 2.0])), sched, (2,))
+    policy = DDPMSubsequencePolicy.from_model(model, 4, "ddim/leading", ddim_eta=0.0)
+    algo = SolverDistillation(policy, model, "ddim", "leading", batch_size=64, lr=0.0, on_policy=True,
+                              generator=torch.Generator().manual_seed(0))
+    from dxmi.diffusion.solvers import solver_trajectory
+
+    path = solver_trajectory(model, "ddim", 4, 64, torch.Generator().manual_seed(1), "leading")
+    torch.testing.assert_close(algo.own_states(path[0], None), path[:-1], atol=1e-4, rtol=1e-4)
+    m = algo.update(torch.zeros(1))
+    assert m["loss_distill"] < 1e-6 and m["loss_distill_own_last"] < 1e-6, m
+
+
+def test_on_policy_distillation_learns_and_shrinks_the_chains_drift():
+    """Regressing also from the policy's own states (``on_policy``) learns the solver's path, and after
+    the same updates the policy's own chain ends no further from the solver's than with teacher forcing."""
+    from dxmi.algorithms import SolverDistillation
+    from dxmi.diffusion.solvers import solver_trajectory
+    from dxmi.nets import TimeMLP
+
+    teacher, c = dirac_model(2)
+    ends = {}
+    for on_policy in (False, True):
+        torch.manual_seed(0)
+        student = EpsilonModel(TimeMLP(2, 2, hidden=64, depth=2), teacher.schedule, (2,))
+        policy = DDPMSubsequencePolicy.from_model(student, 4, "unipc/leading", ddim_eta=0.0)
+        algo = SolverDistillation(policy, teacher, "unipc", "leading", batch_size=256, lr=3e-3, on_policy=on_policy,
+                                  generator=torch.Generator().manual_seed(0))
+        for _ in range(300):
+            m = algo.update(torch.zeros(1))
+        path = solver_trajectory(teacher, "unipc", 4, 2000, torch.Generator().manual_seed(5), "leading")
+        with torch.no_grad():
+            own_end = policy.mean(algo.own_states(path[0], None)[-1], torch.full((2000,), 3))
+        ends[on_policy] = (own_end - path[-1]).norm(dim=1).mean()
+        assert (own_end - c).norm(dim=1).mean() < 0.15
+    assert "loss_distill_own_last" in m
+    assert ends[True] <= 1.2 * ends[False], ends
