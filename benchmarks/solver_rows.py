@@ -23,19 +23,37 @@ SOLVER_ROWS: dict[str, tuple[str, ...]] = {
 }
 
 
+def validation_scores(model: Any, solvers: Sequence[str], T: int, n: int, val_score: Callable[[Any], float],
+                      val_generator: Callable[[], Any], y: Any = None) -> dict[str, float]:
+    """``{"solver/spacing": score}`` of every solver in ``solvers`` on every spacing: n validation samples
+    with T network evaluations, scored by ``val_score`` (lower is better)."""
+    from dxmi.diffusion.solvers import SPACINGS, solver_sample
+
+    return {f"{s}/{sp}": float(val_score(solver_sample(model, s, T, n, val_generator(), sp, y)))
+            for s in solvers for sp in SPACINGS}
+
+
+def best_solver(model: Any, T: int, n: int, val_score: Callable[[Any], float], val_generator: Callable[[], Any],
+                y: Any = None) -> tuple[str, dict[str, float]]:
+    """The best ``"solver/spacing"`` at T steps over every solver of :data:`SOLVER_ROWS`, chosen on
+    validation draws (the same scores :func:`solver_rows` chooses each row's spacing on), and the scores."""
+    val = validation_scores(model, [s for row in SOLVER_ROWS.values() for s in row], T, n, val_score,
+                            val_generator, y)
+    return min(val, key=val.__getitem__), val
+
+
 def solver_rows(model: Any, steps: Sequence[int], n: int, val_score: Callable[[Any], float],
                 val_generator: Callable[[], Any], test_generator: Callable[[], Any],
                 record: Callable[[str, Any, float, dict], None], y: Any = None) -> dict[str, dict]:
     """For each T in ``steps`` and each row of :data:`SOLVER_ROWS`: score every (solver, spacing) on n
     validation samples with ``val_score`` (lower is better), then draw n test samples with the best one
     and hand them to ``record(row, samples, seconds, extra)``. Returns the choices per row."""
-    from dxmi.diffusion.solvers import SPACINGS, solver_sample
+    from dxmi.diffusion.solvers import solver_sample
 
     choices: dict[str, dict] = {}
     for T in steps:
         for row, solvers in SOLVER_ROWS.items():
-            val = {f"{s}/{sp}": float(val_score(solver_sample(model, s, T, n, val_generator(), sp, y)))
-                   for s in solvers for sp in SPACINGS}
+            val = validation_scores(model, solvers, T, n, val_score, val_generator, y)
             best = min(val, key=val.__getitem__)
             solver, spacing = best.split("/")
             t0 = time.perf_counter()
