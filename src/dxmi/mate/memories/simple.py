@@ -24,7 +24,20 @@ class ContextState(MemoryState):
     context: Tensor
 
 
-class MemorylessMemory(SequenceMemory):
+class StaticMemory(SequenceMemory):
+    """A memory that absorbs nothing: ``step`` checks the token and leaves the state as it is, so the
+    output is ``read(state)`` at every step and there is nothing to reset at an episode start (a new
+    episode's context, where there is one, comes with ``init_state``)."""
+
+    def step(self, state: MemoryState, token: Tensor) -> tuple[Tensor, MemoryState]:
+        self.check_step_token(token)
+        return self.read(state), state
+
+    def reset_rows(self, state: MemoryState, rows: Tensor) -> MemoryState:
+        return state
+
+
+class MemorylessMemory(StaticMemory):
     """Outputs a zero-width vector: the agent sees the current observation only."""
 
     anchor: Tensor
@@ -41,17 +54,13 @@ class MemorylessMemory(SequenceMemory):
         assert isinstance(state, EmptyState)
         return self.anchor.new_zeros(state.batch, 0)
 
-    def step(self, state: MemoryState, token: Tensor) -> tuple[Tensor, MemoryState]:
-        self.check_step_token(token)
-        return self.read(state), state
-
     def forward(self, tokens: Tensor, episode_start_mask: Tensor,
                 context: Tensor | None = None) -> Tensor:
         check_tokens(tokens, episode_start_mask, self.token_dim)
         return tokens.new_zeros(*tokens.shape[:2], 0)
 
 
-class TrueContextMemory(SequenceMemory):
+class TrueContextMemory(StaticMemory):
     """Embeds the true context ``(B, c)`` with an MLP: memoryless plus the answer (upper bound)."""
 
     def __init__(self, token_dim: int, context_dim: int) -> None:
@@ -73,17 +82,9 @@ class TrueContextMemory(SequenceMemory):
     def init_state(self, batch_size: int, context: Tensor | None = None) -> ContextState:
         return ContextState(context=self._check_context(context, batch_size))
 
-    def reset_rows(self, state: MemoryState, rows: Tensor) -> MemoryState:
-        """Nothing accumulates; a new episode's context comes with ``init_state``."""
-        return state
-
     def read(self, state: MemoryState) -> Tensor:
         assert isinstance(state, ContextState)
         return self.net(state.context)
-
-    def step(self, state: MemoryState, token: Tensor) -> tuple[Tensor, MemoryState]:
-        self.check_step_token(token)
-        return self.read(state), state
 
     def forward(self, tokens: Tensor, episode_start_mask: Tensor,
                 context: Tensor | None = None) -> Tensor:
