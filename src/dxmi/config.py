@@ -94,13 +94,11 @@ class PretrainConfig:
     net: NetConfig = field(default_factory=NetConfig)
 
     def __post_init__(self) -> None:
-        check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",), positive=("noise_scale",),
-                     below_one=("beta_start", "beta_end", "ema", "label_dropout"))
+        check_ranges(self, non_negative=("steps",), at_least_one=("batch_size",), at_least_two=("num_diffusion_steps",),
+                     positive=("noise_scale",), below_one=("beta_start", "beta_end", "ema", "label_dropout"))
         for name in ("beta_start", "beta_end"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        if self.num_diffusion_steps < 2:
-            raise ValueError(f"num_diffusion_steps must be >= 2, got {self.num_diffusion_steps}")
 
 
 @dataclass
@@ -160,9 +158,7 @@ class SelectConfig:
     n_samples: int = 5000
 
     def __post_init__(self) -> None:
-        check_ranges(self, non_negative=("every",))
-        if self.n_samples < 2:
-            raise ValueError(f"n_samples must be >= 2, got {self.n_samples}")
+        check_ranges(self, non_negative=("every",), at_least_two=("n_samples",))
 
 
 @dataclass
@@ -184,9 +180,8 @@ class EvalConfig:
     grid_resolution: int = 200
 
     def __post_init__(self) -> None:
-        check_ranges(self, at_least_one=("n_samples",), non_negative=("classifier_steps",))
-        if self.grid_resolution < 2:
-            raise ValueError(f"grid_resolution must be >= 2, got {self.grid_resolution}")
+        check_ranges(self, at_least_one=("n_samples",), non_negative=("classifier_steps",),
+                     at_least_two=("grid_resolution",))
 
 
 @dataclass

@@ -36,12 +36,13 @@ SEED_LIMIT = 2**32
 
 
 def check_ranges(cfg: Any, *, positive: Iterable[str] = (), non_negative: Iterable[str] = (),
-                 at_least_one: Iterable[str] = (), fraction: Iterable[str] = (),
+                 at_least_one: Iterable[str] = (), at_least_two: Iterable[str] = (), fraction: Iterable[str] = (),
                  below_one: Iterable[str] = ()) -> None:
     """Raise ``ValueError`` naming the first field of ``cfg`` out of its range.
 
-    positive: > 0 (None allowed: off); non_negative: >= 0; at_least_one: >= 1; fraction: in [0, 1];
-    below_one: in [0, 1). Every named number must also be finite (no NaN or inf)."""
+    positive: > 0 (None allowed: off); non_negative: >= 0; at_least_one: >= 1; at_least_two: >= 2 (a count
+    of points or levels that needs two); fraction: in [0, 1]; below_one: in [0, 1). Every named number must
+    also be finite (no NaN or inf)."""
     rules: dict[str, tuple[str, Any]] = {}
     for f in dataclasses.fields(cfg):
         if _is_lr(f.name):
@@ -51,7 +52,7 @@ def check_ranges(cfg: Any, *, positive: Iterable[str] = (), non_negative: Iterab
         elif f.name == "seed":
             rules[f.name] = ("in [0, 2**32)", lambda v: 0 <= v < SEED_LIMIT)
     for names, text, ok in ((positive, "> 0", lambda v: v > 0), (non_negative, ">= 0", lambda v: v >= 0),
-                            (at_least_one, ">= 1", lambda v: v >= 1),
+                            (at_least_one, ">= 1", lambda v: v >= 1), (at_least_two, ">= 2", lambda v: v >= 2),
                             (fraction, "in [0, 1]", lambda v: 0 <= v <= 1),
                             (below_one, "in [0, 1)", lambda v: 0 <= v < 1)):
         for n in names:
