@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -104,9 +104,14 @@ class DetectorConfig:
             raise ValueError(f"contamination must be in (0, 0.5), got {self.contamination}")
 
 
-class EnergyDetector(DetectorMixin, ABC, DetectorBase):
+ConfigT = TypeVar("ConfigT", bound=DetectorConfig)
+
+
+# DetectorBase comes last: without PyOD it is ``object``, which must follow Generic in the bases
+class EnergyDetector(DetectorMixin, ABC, Generic[ConfigT], DetectorBase):
     """fit / decision_function / predict / save over an energy E_phi; subclasses build the training
-    algorithm (:meth:`build_algorithm`).
+    algorithm (:meth:`build_algorithm`). ``EnergyDetector[C]`` takes its options from the config class
+    ``C`` (:attr:`config_class`), and :attr:`config` is a ``C``.
 
     A scikit-learn estimator and a PyOD detector (:mod:`dxmi.anomaly.estimator`): the constructor
     takes the fields of :attr:`config_class` as keyword arguments (``DxMIDetector(iterations=200,
@@ -116,7 +121,7 @@ class EnergyDetector(DetectorMixin, ABC, DetectorBase):
     """
 
     kind: ClassVar[str]
-    config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
+    config_class: type[ConfigT] = DetectorConfig  # type: ignore[assignment]  # a subclass names its own
 
     def __init__(self, **params: Any):
         defaults = self._param_defaults()
@@ -158,7 +163,7 @@ class EnergyDetector(DetectorMixin, ABC, DetectorBase):
         return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
 
     @property
-    def config(self) -> DetectorConfig:
+    def config(self) -> ConfigT:
         """The options as a checked :attr:`config_class`, typed like a run config ("3e-4" is a float);
         a bad one is a ``ValueError`` naming it."""
         params = {k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()}

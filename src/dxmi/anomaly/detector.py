@@ -140,15 +140,11 @@ class LangevinDetectorConfig(DetectorConfig):
                      below_one=("replay",))
 
 
-class DxMIDetector(EnergyDetector):
+class DxMIDetector(EnergyDetector[DxMIDetectorConfig]):
     """Energy trained by DxMI (separate energy, time-dependent value, full soft-Bellman targets)."""
 
     kind = "dxmi"
     config_class = DxMIDetectorConfig
-
-    @property
-    def config(self) -> DxMIDetectorConfig:
-        return cast(DxMIDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
@@ -189,15 +185,11 @@ class DxMIDetector(EnergyDetector):
         return model
 
 
-class LangevinEBMDetector(EnergyDetector):
+class LangevinEBMDetector(EnergyDetector[LangevinDetectorConfig]):
     """The same energy trained by short-run Langevin contrastive divergence (MCMC)."""
 
     kind = "langevin_ebm"
     config_class = LangevinDetectorConfig
-
-    @property
-    def config(self) -> LangevinDetectorConfig:
-        return cast(LangevinDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
@@ -245,15 +237,11 @@ class VGSDetectorConfig(DetectorConfig):
                      below_one=("ema",))
 
 
-class VGSEBMDetector(EnergyDetector):
+class VGSEBMDetector(EnergyDetector[VGSDetectorConfig]):
     """The same energy trained by contrastive divergence with VGS negatives (no MCMC)."""
 
     kind = "vgs_ebm"
     config_class = VGSDetectorConfig
-
-    @property
-    def config(self) -> VGSDetectorConfig:
-        return cast(VGSDetectorConfig, super().config)
 
     def build_algorithm(self, energy: MLPEnergy, data: Tensor, generator: torch.Generator, run_dir: Path,
                         resume: bool = False, progress: bool = False) -> Algorithm:
