@@ -289,12 +289,14 @@ def render_page(results: Path, guides: str = "") -> str:
 @dataclass(frozen=True)
 class Num:
     """One figure of a result file, shown as ``label value unit``: ``path`` is its keys joined by
-    ``.``; ``{path}`` in ``label`` is replaced by that entry of the file (e.g. a count)."""
+    ``.`` (a number indexes a list); ``{path}`` in ``label`` is replaced by that entry of the file
+    (e.g. a count)."""
 
     path: str
     label: str
     scale: float = 1.0
     unit: str = ""
+    std: str = ""  # the path of its standard deviation over seeds, shown as ``value ± std``
 
 
 @dataclass(frozen=True)
@@ -409,18 +411,25 @@ class Source:
         self.commit = self.data.get("commit") if isinstance(self.data, dict) else None
 
     def get(self, path: str) -> Any:
+        """The entry at ``path``: keys joined by ``.``, a number indexing a list (``rows.0.vgs``)."""
         node = self.data
         for key in path.split("."):
-            if not isinstance(node, dict) or key not in node:
+            if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            elif isinstance(node, dict) and key in node:
+                node = node[key]
+            else:
                 raise BlockError(f"results/{self.name}: no entry {path!r}")
-            node = node[key]
         return node
 
     def text(self, template: str) -> str:
         return re.sub(r"\{([^{}]+)\}", lambda m: num(self.get(m.group(1))), template)
 
     def figure(self, n: Num, bold: bool = False) -> str:
-        value = f"{num(self.get(n.path) * n.scale)}{n.unit}"
+        value = num(self.get(n.path) * n.scale)
+        if n.std:
+            value += f" ± {num(self.get(n.std) * n.scale)}"
+        value += n.unit
         return f"{self.text(n.label)} " + (f"**{value}**" if bold else value)
 
 
