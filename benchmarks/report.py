@@ -340,6 +340,48 @@ class FewStep:
 SOLVER_ROWS = ("ddim_best_{T}", "dpmsolver_{T}", "unipc_{T}")
 SOLVER_NAMES = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m": "DPM-Solver++ 3M",
                 "unipc": "UniPC"}
+
+def _vgs_quick(file: str, seed: int, target: str, name: str, metric: str, label: str, ours: str) -> Row:
+    """One target of a quick VGS benchmark file: VGS against the paper's one-step TD, the MCMC
+    baselines at the same number of energy evaluations and the reference floor."""
+    t = f"targets.{target}"
+    return Row(file, f"{name}, seed {seed}, {label}, {{{t}.vgs.n_energy_evals}} energy evaluations",
+               Num(f"{t}.vgs.{metric}", ours),
+               (Num(f"{t}.vgs_td0.{metric}", "the paper's one-step TD"),
+                Num(f"{t}.mala.{metric}", "MALA ({n_eval} chains of {" + t + ".mala.steps} steps)"),
+                Num(f"{t}.hmc.{metric}", "HMC"),
+                Num(f"{t}.mala_long.{metric}",
+                    "{" + t + ".mala_long.chains} long MALA chains ({" + t + ".mala_long.steps} steps)"),
+                Num(f"{t}.mala_same_steps.{metric}", "MALA with T steps ({" + t + ".mala_same_steps.n_energy_evals}"
+                    " evaluations)"),
+                Num(f"{t}.reference.{metric}", "reference floor")))
+
+
+def _vgs_budget(file: str, i: int, name: str, vary: str, ours: str, long_chains: bool = True,
+                td0: str = "one-step TD") -> Row:
+    """Row ``i`` of a ``benchmarks/vgs_budget.py`` file: VGS against MCMC at that row's budget."""
+    r = f"rows.{i}"
+    baselines = [Num(f"{r}.vgs_td0.tvd_e", td0), Num(f"{r}.mala.tvd_e", "MALA"), Num(f"{r}.hmc.tvd_e", "HMC")]
+    if long_chains:
+        baselines.append(Num(f"{r}.mala_long.tvd_e", "64 long MALA chains"))
+    baselines.append(Num(f"{r}.reference.tvd_e", "reference floor"))
+    return Row(file, f"{name}, {vary}, {{{r}.n_energy_evals}} energy evaluations, TVD-E ↓",
+               Num(f"{r}.vgs.tvd_e", ours), tuple(baselines))
+
+
+def _vgs_dw4_paper(file: str, seed: int, metric: str, label: str) -> Row:
+    t = "targets.dw4"
+    return Row(file, f"DW-4, seed {seed}, {label}", Num(f"{t}.vgs.{metric}", "VGS, TD(λ)"),
+               (Num(f"{t}.vgs_td0.{metric}", "the paper's one-step TD"), Num(f"{t}.reference.{metric}",
+                                                                              "reference floor")))
+
+
+_VGS_SEEDS = ("vgs_quick.json", "vgs_quick_seed1.json", "vgs_quick_seed2.json")
+_VGS_TARGETS = (("gmm", "GMM (9 modes)", "sinkhorn", "Sinkhorn (exact OT) ↓", "VGS, TD(λ)"),
+                ("funnel", "funnel", "tvd_e", "TVD-E ↓", "VGS, TD(λ) + replay"),
+                ("dw4", "DW-4", "tvd_e", "TVD-E ↓", "VGS, TD(λ)"))
+_LJ = "targets.lj13"
+
 _D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
 BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # README.md, "Headline results"
@@ -377,6 +419,67 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
                             for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
                                       "swissroll")),
+    # docs/vgs.md, "Measured": the quick benchmark's targets over its seeds
+    "vgs_seeds": tuple(_vgs_quick(f, k, *t) for t in _VGS_TARGETS for k, f in enumerate(_VGS_SEEDS)),
+    # docs/vgs.md, "Measured": the seed-0 run's other figures (mode weights, log Z)
+    "vgs_quick_more": (
+        Row("vgs_quick.json", "GMM, seed 0, Δstd ↓ (error of the mode weights)",
+            Num("targets.gmm.vgs.delta_std", "VGS, TD(λ)"),
+            (Num("targets.gmm.vgs_td0.delta_std", "the paper's one-step TD"), Num("targets.gmm.mala.delta_std", "MALA"),
+             Num("targets.gmm.hmc.delta_std", "HMC"), Num("targets.gmm.mala_long.delta_std", "long MALA chains"),
+             Num("targets.gmm.reference.delta_std", "reference floor"))),
+        *(Row("vgs_quick.json", f"{name} (normalised: log Z = 0), seed 0, log Z from path weights",
+              Num(f"targets.{t}.vgs.log_z", "VGS, TD(λ)"),
+              (Num(f"targets.{t}.vgs.ess", "its ESS"), Num(f"targets.{t}.vgs_td0.log_z", "the paper's one-step TD"),
+               Num(f"targets.{t}.vgs_td0.ess", "its ESS"),
+               Num(f"targets.{t}.ais.log_z", "AIS ({targets." + t + ".ais.n_energy_evals} evaluations)")))
+          for t, name in (("gmm", "GMM"), ("funnel", "funnel"))),
+    ),
+    # docs/vgs.md, "The budget decides": VGS against MCMC as the budget grows
+    "vgs_budget": (
+        *(_vgs_budget("vgs_budget_dw4.json", i, "DW-4", f"VGS batch {{rows.{i}.batch_size}}", "VGS, TD(λ)")
+          for i in range(5)),
+        *(_vgs_budget("vgs_budget_funnel.json", i, "funnel without replay", f"VGS batch {{rows.{i}.batch_size}}",
+                      "VGS, TD(λ)", long_chains=False) for i in range(4)),
+        *(_vgs_budget("vgs_budget_funnel_replay.json", i, "funnel with replay",
+                      f"{{rows.{i}.iterations}} VGS iterations", "VGS, TD(λ) + replay",
+                      td0=f"the paper's one-step TD without replay, batch 64, at its own"
+                          f" {{rows.{i}.vgs_td0.n_energy_evals}} evaluations") for i in range(3)),
+    ),
+    # docs/vgs.md, "The funnel": the exact optimum of the path KL for a Gaussian start
+    "vgs_funnel_bound": tuple(
+        Row("vgs_funnel_bound.json", f"funnel, the path-KL optimum of a chain with total noise {{rows.{i}.total_noise}}"
+            f" from the best Gaussian start (scale {{rows.{i}.s_init}}), sampled exactly, TVD-E ↓",
+            Num(f"rows.{i}.tvd_e", "exact-value sampler"),
+            (Num(f"rows.{i}.x0_quantiles_1_50_99.0", "x₀ 1 %"), Num(f"rows.{i}.x0_quantiles_1_50_99.1", "50 %"),
+             Num(f"rows.{i}.x0_quantiles_1_50_99.2", "99 % quantiles"), Num(f"rows.{i}.ess", "ESS"),
+             Num(f"rows.{i}.reference_tvd_e", "reference floor of that draw"))) for i in range(2)),
+    # docs/vgs.md, "Published numbers": DW-4's W2 and TVD-D beside the paper's
+    "vgs_dw4_paper": (
+        *(_vgs_dw4_paper(f, k, "w2", "W2 ↓ (paper: 1.610)") for k, f in enumerate(_VGS_SEEDS)),
+        *(_vgs_dw4_paper(f, k, "tvd_d", "TVD-D ↓ (paper: 0.057)") for k, f in enumerate(_VGS_SEEDS)),
+    ),
+    # docs/vgs.md, "Limitations": LJ-13 at the quick budget
+    "vgs_lj13": tuple(
+        Row("vgs_lj13_quick.json", f"LJ-13, seed 0, {label}, {{{_LJ}.vgs.n_energy_evals}} energy evaluations",
+            Num(f"{_LJ}.vgs.{m}", "VGS"),
+            (Num(f"{_LJ}.mala.{m}", "MALA" + (" (acceptance {" + _LJ + ".mala.acceptance})" if m == "w2" else "")),
+             Num(f"{_LJ}.hmc.{m}", "HMC" + (" (acceptance {" + _LJ + ".hmc.acceptance})" if m == "w2" else "")),
+             Num(f"{_LJ}.reference.{m}", "reference floor")))
+        for m, label in (("w2", "W2 ↓ (paper: 4.167)"), ("tvd_e", "TVD-E ↓ (paper: 0.112)"),
+                         ("tvd_d", "TVD-D ↓ (paper: 0.014)"))),
+    # docs/vgs.md, "Limitations": the anomaly detector trained with VGS negatives
+    "anomaly_vgs_ebm": (
+        *(Row("anomaly_full.json", f"anomaly detection, {{summary.{k}.n_datasets}} {name}, mean AUROC ↑",
+              Num(f"summary.{k}.mean_auroc.vgs_ebm", "VGS EBM"),
+              (Num(f"summary.{k}.mean_auroc.langevin_ebm", "Langevin EBM"),
+               Num(f"summary.{k}.mean_auroc.dxmi", "DxMI EBM")))
+          for k, name in (("tabular", "ADBench tabular sets"), ("mvtec", "MVTec-AD categories"))),
+        Row("anomaly_full.json", "one fit and scoring on annthyroid, seconds (mean over seeds)",
+            Num("datasets.annthyroid.vgs_ebm.seconds", "VGS EBM", unit=" s"),
+            (Num("datasets.annthyroid.langevin_ebm.seconds", "Langevin EBM", unit=" s"),
+             Num("datasets.annthyroid.dxmi.seconds", "DxMI EBM", unit=" s"))),
+    ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
                 "| made by (the command and commit stored in the file) |")
