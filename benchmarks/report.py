@@ -382,6 +382,18 @@ _VGS_TARGETS = (("gmm", "GMM (9 modes)", "sinkhorn", "Sinkhorn (exact OT) ↓", 
                 ("dw4", "DW-4", "tvd_e", "TVD-E ↓", "VGS, TD(λ)"))
 _LJ = "targets.lj13"
 
+
+def _anomaly_means(file: str, kind: str, name: str, methods: tuple[tuple[str, str], ...]) -> Row:
+    """Mean AUROC of one kind of data (``tabular``, ``mvtec``) of an anomaly benchmark file."""
+    m = f"summary.{kind}.mean_auroc"
+    return Row(file, f"{{summary.{kind}.n_datasets}} {name}, mean AUROC ↑", Num(f"{m}.dxmi", "DxMI"),
+               tuple(Num(f"{m}.{k}", label) for k, label in methods))
+
+
+_DETECTORS = (("langevin_ebm", "Langevin EBM"), ("vgs_ebm", "VGS EBM"), ("knn", "KNN"), ("lof", "LOF"),
+              ("iforest", "IForest"), ("ocsvm", "OCSVM"), ("ecod", "ECOD"), ("base_energy", "base alone"))
+_KINDS = (("tabular", "ADBench tabular sets"), ("mvtec", "MVTec-AD categories (ResNet-18 features)"))
+
 _D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
 BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # README.md, "Headline results"
@@ -479,6 +491,30 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
             Num("datasets.annthyroid.vgs_ebm.seconds", "VGS EBM", unit=" s"),
             (Num("datasets.annthyroid.langevin_ebm.seconds", "Langevin EBM", unit=" s"),
              Num("datasets.annthyroid.dxmi.seconds", "DxMI EBM", unit=" s"))),
+    ),
+    # docs/anomaly.md, "Results": the full benchmark, the sets that show DxMI's profile, fit times
+    "anomaly_full": (
+        *(_anomaly_means("anomaly_full.json", k, name, _DETECTORS) for k, name in _KINDS),
+        *(Row("anomaly_full.json", f"{d}, AUROC ↑ (mean ± std over seeds)",
+              Num(f"datasets.{d}.dxmi.auroc", "DxMI", std=f"datasets.{d}.dxmi.auroc_std"),
+              (Num(f"datasets.{d}.langevin_ebm.auroc", "Langevin EBM"), Num(f"datasets.{d}.knn.auroc", "KNN"),
+               Num(f"datasets.{d}.base_energy.auroc", "base alone")))
+          for d in ("annthyroid", "thyroid", "cardio", "mammography", "vowels", "optdigits")),
+        Row("anomaly_full.json", "one fit and scoring on annthyroid, seconds (mean over seeds)",
+            Num("datasets.annthyroid.dxmi.seconds", "DxMI", unit=" s"),
+            (Num("datasets.annthyroid.langevin_ebm.seconds", "Langevin EBM", unit=" s"),
+             Num("datasets.annthyroid.vgs_ebm.seconds", "VGS EBM", unit=" s"),
+             Num("datasets.annthyroid.knn.seconds", "KNN", unit=" s"))),
+    ),
+    # docs/anomaly.md, "Results": the quick benchmark (one seed, a third of the sets)
+    "anomaly_quick": tuple(_anomaly_means("anomaly_quick.json", k, name, _DETECTORS[:3] + _DETECTORS[-1:])
+                           for k, name in _KINDS),
+    # docs/anomaly.md, "Limitations": the image score of feature maps as the mean of the top k locations
+    "feature_map_topk": (
+        Row("feature_map_topk.json", "synthetic 6 x 6 feature maps with a pure-noise channel, image AUROC ↑ by the"
+            " `top_k` locations averaged", Num("k.1.image_auroc", "k = 1 (the maximum, default)"),
+            tuple(Num(f"k.{k}.image_auroc", f"k = {k}") for k in (2, 4, 8, 16, 36))
+            + (Num("pixel_auroc", "pixel AUROC"),)),
     ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
