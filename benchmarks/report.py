@@ -394,6 +394,32 @@ _DETECTORS = (("langevin_ebm", "Langevin EBM"), ("vgs_ebm", "VGS EBM"), ("knn", 
               ("iforest", "IForest"), ("ocsvm", "OCSVM"), ("ecod", "ECOD"), ("base_energy", "base alone"))
 _KINDS = (("tabular", "ADBench tabular sets"), ("mvtec", "MVTec-AD categories (ResNet-18 features)"))
 
+
+def _images(file: str, dataset: str, T: int, data: str, metric: str, label: str) -> Row:
+    """DxMI-T of an image benchmark file against its base T-step policy, DDIM-T and the 1000-step DDPM."""
+    g = f"datasets.{dataset}"
+    return Row(file, f"{data}, {T} steps, {label}, {{{g}.dxmi_{T}.n_samples}} samples",
+               Num(f"{g}.dxmi_{T}.{metric}", f"DxMI-{T}"),
+               (Num(f"{g}.base_{T}.{metric}", "its base (the untrained T-step policy)"),
+                Num(f"{g}.ddim_{T}.{metric}", f"DDIM-{T}"),
+                Num(f"{g}.ddpm_1000.{metric}", "1000-step DDPM ({" + g + ".ddpm_1000.n_samples} samples)")))
+
+
+def _selection(file: str, seed: int) -> Row:
+    """The DxMI-10 state kept by validation FD against its warm start, one quick digits file."""
+    g = "datasets.digits"
+    return Row(file, f"digits 8x8, seed {seed}, DxMI-10 kept at iteration {{{g}.dxmi_10.selected_iteration}}"
+               " (best validation FD), test FD ↓", Num(f"{g}.dxmi_10.fd", "DxMI-10"),
+               (Num(f"{g}.warm_10.fd", "its warm start"),
+                Num(f"{g}.dxmi_10.validation_fd", "the kept state's validation FD")))
+
+
+_DIGITS_SEEDS = ("images_quick.json", "images_quick_seed1.json", "images_quick_seed2.json",
+                 "images_quick_seed3.json", "images_quick_seed4.json")
+_GRADS = (Num("steps.9.ratio", "t = 9 (the last step)", unit="x"),
+          (Num("steps.8.ratio", "t = 8", unit="x"), Num("steps.7.ratio", "t = 7", unit="x"),
+           Num("steps.0.ratio", "t = 0", unit="x"), Num("energy_data", "E(data)"), Num("energy_model", "E(x_T)")))
+
 _D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
 BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # README.md, "Headline results"
@@ -424,9 +450,7 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     ),
     # docs/images.md, "Measured": the quick digits benchmark over its seeds
     "digits_seeds": tuple(FewStep(f, "digits", f"digits 8x8, seed {k}", "fd", "FD to the test half ↓")
-                          for k, f in enumerate(("images_quick.json", "images_quick_seed1.json",
-                                                 "images_quick_seed2.json", "images_quick_seed3.json",
-                                                 "images_quick_seed4.json"))),
+                          for k, f in enumerate(_DIGITS_SEEDS)),
     # docs/dxmi.md, "Against the training-free solvers": every 2D preset of the quick 2D benchmark
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
                             for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
@@ -515,6 +539,40 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
             " `top_k` locations averaged", Num("k.1.image_auroc", "k = 1 (the maximum, default)"),
             tuple(Num(f"k.{k}.image_auroc", f"k = {k}") for k in (2, 4, 8, 16, 36))
             + (Num("pixel_auroc", "pixel AUROC"),)),
+    ),
+    # docs/images.md, "Measured": the DxMI-10 state that validation kept, against its warm start
+    "digits_selection": tuple(_selection(f, k) for k, f in enumerate(_DIGITS_SEEDS)),
+    # docs/images.md, "Class-conditional DxMI": the conditional quick run beside the unconditional base
+    "digits_conditional": (
+        _images("images_quick_cond.json", "digits", 10, "digits 8x8, class-conditional", "fd", "FD ↓"),
+        _images("images_quick_cond.json", "digits", 10, "digits 8x8, class-conditional", "recall", "recall ↑"),
+        _images("images_quick_cond.json", "digits", 10, "digits 8x8, class-conditional", "label_accuracy",
+                "label accuracy ↑"),
+        _images("images_quick_cond.json", "digits", 4, "digits 8x8, class-conditional", "fd", "FD ↓"),
+        _images("images_quick_cond.json", "digits", 4, "digits 8x8, class-conditional", "label_accuracy",
+                "label accuracy ↑"),
+        _images("images_quick.json", "digits", 10, "digits 8x8, unconditional (seed 0)", "fd", "FD ↓"),
+    ),
+    # docs/images.md, "Settings that matter on digits": the velocity cost's gradient against the value's
+    "digits_velocity_cost": (
+        Row("images_sampler_grads_velocity_cost_run_s1.json", "digits, a run of the earlier preset (τ2 = {tau2} in"
+            " training, seed 1): the velocity cost's gradient on the sampler over the value's, ‖∇ τ2 c_t‖ /"
+            " ‖∇ V(x_(t+1))‖", *_GRADS),
+        Row("images_sampler_grads_preset_s1.json", "digits, the current preset's run (τ2 = 0 in training, seed 1)"
+            " scored with τ2 = {tau2}: the same ratio", *_GRADS),
+    ),
+    # docs/images.md, "Full-mode digits": equal sample counts for every method
+    "digits_full": (
+        *(_images("images_full_digits.json", "digits", 10, "digits 8x8, full mode", m, label)
+          for m, label in (("fd", "FD ↓"), ("precision", "precision ↑"), ("recall", "recall ↑"))),
+        _images("images_full_digits.json", "digits", 4, "digits 8x8, full mode", "fd", "FD ↓"),
+    ),
+    # docs/images.md, "MNIST 28x28"
+    "mnist_full": (
+        *(_images("images_full_mnist.json", "mnist", 10, "MNIST 28x28", m, label)
+          for m, label in (("fd", "FD ↓"), ("precision", "precision ↑"), ("recall", "recall ↑"))),
+        *(_images("images_full_mnist.json", "mnist", 4, "MNIST 28x28", m, label)
+          for m, label in (("fd", "FD ↓"), ("recall", "recall ↑"))),
     ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
