@@ -420,6 +420,22 @@ _GRADS = (Num("steps.9.ratio", "t = 9 (the last step)", unit="x"),
           (Num("steps.8.ratio", "t = 8", unit="x"), Num("steps.7.ratio", "t = 7", unit="x"),
            Num("steps.0.ratio", "t = 0", unit="x"), Num("energy_data", "E(data)"), Num("energy_model", "E(x_T)")))
 
+
+def _mate_task(file: str, task: str, name: str, others: tuple[str, ...], spread: bool = False) -> Row:
+    """One task of a MATE task benchmark file: MATE against the other memories (mean ± std over seeds
+    with ``spread``)."""
+    t = f"tasks.{task}"
+
+    def fig(m: str) -> Num:
+        return Num(f"{t}.{m}.value", _MEMORIES[m], std=f"{t}.{m}.std" if spread else "")
+
+    return Row(file, f"{name}, {{{t}.mate.metric}} ↑", fig("mate"), tuple(fig(m) for m in others))
+
+
+_MEMORIES = {"mate": "MATE", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "memoryless": "memoryless",
+             "true_context": "true context (upper bound)"}
+_SEQUENCES = ("lstm", "gru", "transformer")
+
 _D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
 BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # README.md, "Headline results"
@@ -573,6 +589,33 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
           for m, label in (("fd", "FD ↓"), ("precision", "precision ↑"), ("recall", "recall ↑"))),
         *(_images("images_full_mnist.json", "mnist", 4, "MNIST 28x28", m, label)
           for m, label in (("fd", "FD ↓"), ("recall", "recall ↑"))),
+    ),
+    # docs/mate.md, "Cost": time per rollout step and per update as the episode grows
+    "mate_cost": (
+        *(Row("mate_cost.json", f"{what} at T = {T}, width {{settings.width}}, one thread",
+              Num(f"{_M}.mate.{T}.{key}", "MATE", 1000, " ms"),
+              tuple(Num(f"{_M}.{m}.{T}.{key}", _MEMORIES[m], 1000, " ms") for m in _SEQUENCES))
+          for what, key in (("rollout step", "rollout_step_seconds"), ("update", "update_seconds"))
+          for T in (100, 300, 1000)),
+        Row("mate_cost.json", "the checks: MATE's step at T = 1000 over T = 100 (at most 1.5), the Transformer's over"
+            " MATE's at T = 1000 (at least 3)", Num("checks.mate_step_1000_over_100", "MATE", unit="x"),
+            (Num("checks.transformer_over_mate_step_1000", "Transformer / MATE", unit="x"),)),
+    ),
+    # docs/mate.md, "Tasks": the quick run (one seed)
+    "mate_tasks_quick": (
+        _mate_task("mate_tasks_quick.json", "tmaze", "T-Maze (the whole run: {settings.wall_seconds} s wall,"
+                   " {settings.workers} workers)", ("gru", "memoryless")),
+        _mate_task("mate_tasks_quick.json", "order", "order", ("gru", "memoryless")),
+        _mate_task("mate_tasks_quick.json", "bandit", "bandit", (*_SEQUENCES, "memoryless", "true_context")),
+        _mate_task("mate_tasks_quick.json", "point", "point robot", _SEQUENCES),
+        _mate_task("mate_tasks_quick.json", "pendulum", "pendulum", _SEQUENCES),
+    ),
+    # docs/mate.md, "Three seeds": T-Maze, order and bandit over seeds 0-2
+    "mate_tasks_3seeds": (
+        _mate_task("mate_tasks_3seeds_nopoint.json", "tmaze", "T-Maze, 3 seeds", ("gru", "memoryless"), True),
+        _mate_task("mate_tasks_3seeds_nopoint.json", "order", "order, 3 seeds", ("gru", "memoryless"), True),
+        _mate_task("mate_tasks_3seeds_nopoint.json", "bandit", "bandit, 3 seeds",
+                   (*_SEQUENCES, "memoryless", "true_context"), True),
     ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
