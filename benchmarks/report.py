@@ -436,6 +436,31 @@ _MEMORIES = {"mate": "MATE", "lstm": "LSTM", "gru": "GRU", "transformer": "Trans
              "true_context": "true context (upper bound)"}
 _SEQUENCES = ("lstm", "gru", "transformer")
 
+
+def _speed(file: str, case: str) -> tuple[Row, Row]:
+    """One case of ``benchmarks/speed.py``: the speedups over the baseline revision, then the quality
+    each variant reaches after the timed iterations."""
+    c = f"cases.{case}"
+    return (Row(file, f"`{case}`, speedup over `{{baseline}}` (median of the rounds; round by round in the"
+                " `paired` figures), one thread", Num(f"{c}.fast_speedup", "fast (options)", unit="x"),
+                (Num(f"{c}.fast_speedup_paired", "paired", unit="x"), Num(f"{c}.speedup", "current defaults", unit="x"),
+                 Num(f"{c}.speedup_paired", "paired", unit="x"),
+                 Num(f"{c}.baseline_s", "seconds per iteration: baseline", unit=" s"),
+                 Num(f"{c}.current_s", "current", unit=" s"), Num(f"{c}.fast_s", "fast", unit=" s"))),
+            Row(file, f"`{case}`, quality after the timed iterations, {{{c}.quality_metric}}",
+                Num(f"{c}.fast_quality", "fast (options)"),
+                (Num(f"{c}.baseline_quality", "baseline"), Num(f"{c}.current_quality", "current defaults"))))
+
+
+def _anomaly_dxmi(file: str, what: str) -> Row:
+    """DxMI's mean AUROC on the quick anomaly sets, tabular and MVTec, of one run."""
+    return Row(file, f"anomaly detector, {what}, mean AUROC ↑ on the quick sets",
+               Num("summary.tabular.mean_auroc.dxmi", "DxMI, {summary.tabular.n_datasets} tabular sets"),
+               (Num("summary.mvtec.mean_auroc.dxmi", "{summary.mvtec.n_datasets} MVTec categories"),))
+
+
+_S2 = "cases.dxmi_2d"
+
 _D, _A, _V, _M = "datasets.digits", "summary.tabular.mean_auroc", "targets.dw4", "models"
 BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     # README.md, "Headline results"
@@ -616,6 +641,32 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
         _mate_task("mate_tasks_3seeds_nopoint.json", "order", "order, 3 seeds", ("gru", "memoryless"), True),
         _mate_task("mate_tasks_3seeds_nopoint.json", "bandit", "bandit, 3 seeds",
                    (*_SEQUENCES, "memoryless", "true_context"), True),
+    ),
+    # docs/speed.md, "The figures": the quick speed benchmark, its four cases and the 2D scaling
+    "speed_quick": (
+        *(row for case in ("dxmi_2d", "vgs_gmm", "dxmi_digits", "anomaly_fit")
+          for row in _speed("speed_quick.json", case)),
+        Row("speed_quick.json", "`dxmi_2d` with the options, speedup over the defaults as T grows (B = 1024)",
+            Num("scaling.steps_B1024.T=50.fast_speedup", "T = 50", unit="x"),
+            tuple(Num(f"scaling.steps_B1024.T={T}.fast_speedup", f"T = {T}", unit="x") for T in (4, 10, 20))),
+        Row("speed_quick.json", "`dxmi_2d` with the options, speedup over the defaults as B grows (T = 4)",
+            Num("scaling.batch_T4.B=4096.fast_speedup", "B = 4096", unit="x"),
+            tuple(Num(f"scaling.batch_T4.B={B}.fast_speedup", f"B = {B}", unit="x") for B in (256, 512, 1024, 2048))),
+    ),
+    # docs/speed.md, "Quality with the options": whole trainings and fits with the options
+    "speed_quality": (
+        *(Row("speed_2d_full.json", f"`dxmi_2d`, the preset's whole training ({{{_S2}.iterations}} iterations),"
+              f" {name}, {{{_S2}.n_eval}} samples", Num(f"{_S2}.fast_td_sample_{key}", "fast (options + td_sample)"),
+              (Num(f"{_S2}.fast_{key}", "options without td_sample"), Num(f"{_S2}.current_{key}", "current defaults"),
+               Num(f"{_S2}.baseline_{key}", "baseline")))
+          for key, name in (("quality", "SW ↓"), ("sinkhorn", "Sinkhorn ↓"))),
+        Row("speed_2d_full.json", "`dxmi_2d`, the same run's speedup over `{baseline}`",
+            Num(f"{_S2}.fast_td_sample_speedup", "fast (options + td_sample)", unit="x"),
+            (Num(f"{_S2}.fast_speedup", "options without td_sample", unit="x"),
+             Num(f"{_S2}.speedup", "current defaults", unit="x"))),
+        _anomaly_dxmi("anomaly_quick.json", "defaults"),
+        _anomaly_dxmi("anomaly_quick_dxmi_fast_training.json", "`fast_training=true`"),
+        _anomaly_dxmi("anomaly_quick_dxmi_iter250.json", "250 iterations instead of 500"),
     ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
