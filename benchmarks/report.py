@@ -668,6 +668,17 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
         _anomaly_dxmi("anomaly_quick_dxmi_fast_training.json", "`fast_training=true`"),
         _anomaly_dxmi("anomaly_quick_dxmi_iter250.json", "250 iterations instead of 500"),
     ),
+    # docs/robustness.md: the last full run of the fault suites
+    "faults": (
+        Row("faults.json", "killed runs: {kills} SIGKILLs over the five training commands, each run resumed to the"
+            " end; final checkpoints byte-identical to an uninterrupted run", Num("identical", "identical"),
+            (Num("rows_lost", "log rows lost"), Num("rows_repeated", "repeated"), Num("rows_differ", "differing"),
+             Num("tmp_left", "temporary files left"), Num("failed_runs", "failed runs"))),
+        Row("faults.json", "fuzzed settings, config files, data files and damaged run folders: {fuzz_cases} cases",
+            Num("tracebacks", "tracebacks"),
+            (Num("silent_wrong", "silently wrong results"),
+             Num("unnamed_errors", "errors not naming the setting or the file"))),
+    ),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
                 "| made by (the command and commit stored in the file) |")
@@ -717,9 +728,13 @@ class Source:
         return re.sub(r"\{([^{}]+)\}", lambda m: num(self.get(m.group(1))), template)
 
     def figure(self, n: Num, bold: bool = False) -> str:
-        value = num(self.get(n.path) * n.scale)
+        def scaled(path: str) -> Any:  # a count stays a count unless it is scaled
+            v = self.get(path)
+            return v * n.scale if n.scale != 1 else v
+
+        value = num(scaled(n.path))
         if n.std:
-            value += f" ± {num(self.get(n.std) * n.scale)}"
+            value += f" ± {num(scaled(n.std))}"
         value += n.unit
         return f"{self.text(n.label)} " + (f"**{value}**" if bold else value)
 

@@ -152,16 +152,17 @@ def test_marked_blocks_are_filled_from_the_result_files(tmp_path: Path, monkeypa
 def test_block_paths_index_lists_and_show_a_spread(tmp_path: Path, monkeypatch) -> None:
     _write(tmp_path / "vgs_budget_tiny.json", {"command": "python benchmarks/vgs_budget.py --tiny", "rows": [
         {"batch_size": 16, "vgs": {"tvd_e": 0.69}, "mala": {"tvd_e": 0.8185}},
-        {"batch_size": 64, "vgs": {"tvd_e": 0.106, "tvd_e_std": 0.0172}, "mala": {"tvd_e": 0.527}}]})
+        {"batch_size": 64, "vgs": {"tvd_e": 0.106, "tvd_e_std": 0.0172}, "mala": {"tvd_e": 0.527, "chains": 64}}]})
     monkeypatch.setitem(report.BLOCKS, "lists", (report.Row(
         "vgs_budget_tiny.json", "batch {rows.1.batch_size}, TVD-E ↓",
         report.Num("rows.1.vgs.tvd_e", "VGS", std="rows.1.vgs.tvd_e_std"),
-        (report.Num("rows.1.mala.tvd_e", "MALA"),
+        (report.Num("rows.1.mala.tvd_e", "MALA"), report.Num("rows.1.mala.chains", "chains"),
          report.Num("rows.0.vgs.tvd_e", "VGS at batch {rows.0.batch_size}"))),))
     text = report.render_block("lists", tmp_path)
-    # a number in a path indexes a list, in the figures and in the templates of titles and labels
-    assert ("| batch 64, TVD-E ↓ (`vgs_budget_tiny.json`) | VGS **0.106 ± 0.017** | MALA 0.527, VGS at batch 16 0.690"
-            " | `python benchmarks/vgs_budget.py --tiny` |") in text
+    # a number in a path indexes a list, in the figures and in the templates of titles and labels; a count
+    # is shown as a count
+    assert ("| batch 64, TVD-E ↓ (`vgs_budget_tiny.json`) | VGS **0.106 ± 0.017** | MALA 0.527, chains 64, VGS at"
+            " batch 16 0.690 | `python benchmarks/vgs_budget.py --tiny` |") in text
     # an index past the list's end is an error naming the file and the path
     monkeypatch.setitem(report.BLOCKS, "lists", (report.Row(
         "vgs_budget_tiny.json", "x", report.Num("rows.2.vgs.tvd_e", "VGS"), ()),))
