@@ -679,6 +679,14 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
             (Num("silent_wrong", "silently wrong results"),
              Num("unnamed_errors", "errors not naming the setting or the file"))),
     ),
+    # docs/images_infra.md, "Throughput": CPU smoke runs of benchmarks/throughput.py
+    "throughput_cpu": tuple(
+        Row(f, "tiny UNet ({results.fp32.eps_net_parameters} parameters), {world_size} process(es), batch"
+            " {batch_per_process} each, {results.fp32.iterations} iterations, images/s ↑ (all processes)",
+            Num("results.fp32.images_per_s", "fp32"),
+            (Num(f"results.{amp}.images_per_s", amp),
+             Num("results.fp32.sampling_images_per_s", "sampling alone (fp32)")))
+        for f, amp in (("throughput_cpu_tiny.json", "bf16"), ("throughput_cpu_tiny_torchrun2.json", "fp16"))),
 }
 BLOCK_HEADER = ("| result (one benchmark run each; file in `results/`) | ours | baselines "
                 "| made by (the command and commit stored in the file) |")
