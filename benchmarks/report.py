@@ -496,6 +496,9 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
                             for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
                                       "swissroll")),
+    # docs/dxmi.md: the same benchmark on seeds 1 and 2 of two presets (means over the two seeds)
+    "toy2d_more_seeds": tuple(FewStep("toy2d_quick_seeds1-2.json", d, f"{d}, mean of seeds 1 and 2", "sw",
+                                      "sliced Wasserstein ↓") for d in ("moons", "pinwheel")),
     # docs/vgs.md, "Measured": the quick benchmark's targets over its seeds
     "vgs_seeds": tuple(_vgs_quick(f, k, *t) for t in _VGS_TARGETS for k, f in enumerate(_VGS_SEEDS)),
     # docs/vgs.md, "Measured": the seed-0 run's other figures (mode weights, log Z)
