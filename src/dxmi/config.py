@@ -29,7 +29,7 @@ __all__ = ["ConfigError", "DataConfig", "EvalConfig", "NetConfig", "PretrainConf
 
 @dataclass
 class NetConfig:
-    """A network. ``kind`` picks the builder from a registry in :mod:`dxmi.experiment`:
+    """A network. ``kind`` picks the builder from a registry in :mod:`dxmi.experiment.build`:
     ``mlp`` (vectors; hidden/depth/time_dim/fourier_*), ``unet`` (images, the epsilon-/denoiser
     network; channels/channel_mult/num_res_blocks/attention_resolutions/dropout/num_classes/groups)
     or ``conv`` (the image energy; channels/channel_mult/num_res_blocks/activation/energy_scale)."""

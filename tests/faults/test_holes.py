@@ -61,8 +61,9 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 # -- 1. an interrupted pretraining is finished, not skipped ---------------------------------------------------
 def test_train_finishes_an_interrupted_pretraining(tmp_path, monkeypatch, capsys):
     import dxmi.experiment as ex
+    import dxmi.experiment.pretraining as pretraining
 
-    real = ex.data_source
+    real = pretraining.data_source
     calls = {"n": 0}
 
     def interrupted(dataset, classes=0):
@@ -75,7 +76,7 @@ def test_train_finishes_an_interrupted_pretraining(tmp_path, monkeypatch, capsys
             return source(n, gen)
         return draw
 
-    monkeypatch.setattr(ex, "data_source", interrupted)
+    monkeypatch.setattr(pretraining, "data_source", interrupted)
     run = tmp_path / "run"
     assert main(["pretrain", *tiny(run)]) == 130  # killed at step 8: the checkpoint of step 6 is kept
     monkeypatch.undo()

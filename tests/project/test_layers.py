@@ -21,9 +21,13 @@ LAYERS: list[set[str]] = [
     {"algorithms"},  # one training step
     {"training"},  # the outer loop: Trainer, checkpoints, devices, DDP, precision
     {"config"},  # the run configuration (holds the algorithms' and training's settings)
-    {"experiment"},  # the jobs of a run: pretrain, train, evaluate
+    {"experiment"},  # the jobs of a run: pretrain, warm start, train, sample, evaluate
     {"anomaly", "mate", "viz", "export", "cli", "__main__", "__init__"},  # applications and entry points
 ]
+
+#: the modules of dxmi.experiment in the order of a run; each imports only the ones before it
+EXPERIMENT_ORDER = ["build", "run_folder", "pretraining", "warm_start", "scores", "fine_tuning", "sampling",
+                    "evaluation"]
 
 #: (importing module, imported module) -> why the upward import stays. Keep this short.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -88,6 +92,19 @@ def test_imports_only_go_downwards():
                               f"{target} ({layer_name(target)}, a layer above)")
     assert not violations, "upward imports:\n" + "\n".join(violations)
     assert used == set(KNOWN_EXCEPTIONS), f"stale known exceptions: {sorted(set(KNOWN_EXCEPTIONS) - used)}"
+
+
+def test_the_experiment_modules_import_only_earlier_ones():
+    found = {m.split(".")[2]: m for m in modules() if m.startswith("dxmi.experiment.")}
+    assert sorted(found) == sorted(EXPERIMENT_ORDER), "give each module of dxmi/experiment/ a place in EXPERIMENT_ORDER"
+    violations = []
+    for name, module in found.items():
+        for target, line in imports(module, modules()[module]):
+            parts = target.split(".")
+            if parts[:2] == ["dxmi", "experiment"] and (
+                    len(parts) < 3 or EXPERIMENT_ORDER.index(parts[2]) >= EXPERIMENT_ORDER.index(name)):
+                violations.append(f"{module}:{line} imports {target}")
+    assert not violations, "dxmi.experiment modules importing later ones:\n" + "\n".join(violations)
 
 
 def test_the_walk_sees_lazy_and_relative_imports(tmp_path):
