@@ -82,6 +82,18 @@ def score(metric: Any, samples: Any) -> dict[str, float]:
     return {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples}
 
 
+def git_commit() -> str | None:
+    """The short hash of the checkout's HEAD (None outside a git checkout): stored with every result."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                           text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None
+
+
 def write_result(out: str, script: str, argv: list[str] | None, result: dict) -> None:
     """Write ``result`` plus the command that made it (``python benchmarks/<script> ARGS``) as JSON."""
     args = sys.argv[1:] if argv is None else argv
@@ -251,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         meta["datasets"][name] = m
         out_path.write_text(json.dumps(results, indent=2))
     meta["total_seconds"] = time.perf_counter() - t_start
-    out_path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2))
+    made_by = {"command": "python benchmarks/images.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "commit": git_commit()}
+    out_path.write_text(json.dumps({**results, **made_by}, indent=2))
+    out_path.with_suffix(".meta.json").write_text(json.dumps({**meta, **made_by}, indent=2))
     print(f"\nwrote {out_path} and {out_path.with_suffix('.meta.json')} (total {meta['total_seconds']:.0f}s)")
     for name, m in meta["datasets"].items():
         for label, ok in m["thresholds"].items():
