@@ -94,13 +94,17 @@ def git_commit() -> str | None:
     return r.stdout.strip() or None
 
 
-def write_result(out: str, script: str, argv: list[str] | None, result: dict) -> None:
-    """Write ``result`` plus the command that made it (``python benchmarks/<script> ARGS``) as JSON."""
+def made_by(script: str, argv: list[str] | None) -> dict[str, str | None]:
+    """The command (``python benchmarks/<script> ARGS``) and the commit that make a result, stored with it."""
     args = sys.argv[1:] if argv is None else argv
-    result = {**result, "command": f"python benchmarks/{script} " + " ".join(args)}
+    return {"command": f"python benchmarks/{script} " + " ".join(args), "commit": git_commit()}
+
+
+def write_result(out: str, script: str, argv: list[str] | None, result: dict) -> None:
+    """Write ``result`` plus :func:`made_by` as JSON."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
+    path.write_text(json.dumps({**result, **made_by(script, argv)}, indent=2))
     print(f"wrote {path}")
 
 
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir)
     t_start = time.perf_counter()
     results: dict = {"datasets": {}}
-    meta: dict = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "mode": "quick" if args.quick
+    meta: dict = {"mode": "quick" if args.quick
                   else "full", "seed": args.seed, "conditional": args.conditional, "datasets": {}}
     for name in names:
         print(f"{name}:", flush=True)
@@ -263,10 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         meta["datasets"][name] = m
         out_path.write_text(json.dumps(results, indent=2))
     meta["total_seconds"] = time.perf_counter() - t_start
-    made_by = {"command": "python benchmarks/images.py " + " ".join(sys.argv[1:] if argv is None else argv),
-               "commit": git_commit()}
-    out_path.write_text(json.dumps({**results, **made_by}, indent=2))
-    out_path.with_suffix(".meta.json").write_text(json.dumps({**meta, **made_by}, indent=2))
+    stamp = made_by("images.py", argv)
+    out_path.write_text(json.dumps({**results, **stamp}, indent=2))
+    out_path.with_suffix(".meta.json").write_text(json.dumps({**meta, **stamp}, indent=2))
     print(f"\nwrote {out_path} and {out_path.with_suffix('.meta.json')} (total {meta['total_seconds']:.0f}s)")
     for name, m in meta["datasets"].items():
         for label, ok in m["thresholds"].items():
