@@ -11,7 +11,11 @@ as evaluation samples. ``reference`` is an independent draw of exact samples (sy
 validation reference set (particles): the metric's noise floor. ``init`` scores the trained
 sampler's own start ``x_0 = s_init z`` (no step): what the learned drift adds over it.
 ``mala_same_steps``: MALA with as many steps as VGS; ``mala_long``: the MALA budget spent on 64
-long chains, thinned to as many samples (a stronger baseline where short chains do not mix).
+long chains, thinned to as many samples (a stronger baseline where short chains do not mix);
+``pt``: the same budget spent on parallel tempering (64 MALA replicas in ladders of 4 or 8
+temperatures, geometric up to t_max in 3, 10 or 30), the ladder chosen on a validation draw (its own
+sampling seed, scored against a validation reference: the ``val`` split for particles, an independent
+exact draw otherwise), never on the reported figure.
 In the quick run, the ``vgs`` row uses our additions to the paper's algorithm (``OURS``: TD(lambda)
 value targets, and on the funnel local-search replay); ``vgs_td0`` is the paper's algorithm
 (one-step TD, no replay) with the same quick settings, measured in the same run. Threads are set to 1.
@@ -31,9 +35,10 @@ from typing import Any
 import torch
 
 from dxmi.algorithms.vgs import VGS, VGSConfig, make_config
-from dxmi.baselines import AIS, HMC, MALA, Sampler
+from dxmi.baselines import AIS, HMC, MALA, ParallelTempering, Sampler
 from dxmi.metrics import particle_metrics, synthetic_metrics
 from dxmi.targets import Target, make_target
+from dxmi.targets.particles import ParticleTarget
 from dxmi.training.vgs import train_vgs
 
 #: Quick-run reductions of the release settings (2 shared CPU cores): smaller value networks, fewer
@@ -64,7 +69,9 @@ LAMBDA = ["td_lambda=0.3", "explore_noise=1.0"]
 OURS: dict[str, list[str]] = {"gmm": LAMBDA, "dw4": LAMBDA,
                               "funnel": [*LAMBDA, "replay_chains=96", "batch_size=4", "iterations=662"]}
 HMC_LEAPFROG = 5
-LONG_CHAINS = 64  # chains of the mala_long baseline
+LONG_CHAINS = 64  # chains of the mala_long baseline; replicas of the pt baseline
+#: (levels, t_max) ladders the pt row chooses from on validation; 64 / levels ladders each.
+PT_LADDERS: tuple[tuple[int, float], ...] = tuple((k, t) for k in (4, 8) for t in (3.0, 10.0, 30.0))
 
 
 def _metrics(target: Target, x: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
@@ -75,12 +82,46 @@ def _metrics(target: Target, x: torch.Tensor, ref: torch.Tensor) -> dict[str, fl
     return {"sinkhorn": sm.sinkhorn, "tvd_e": sm.tvd_e, "delta_std": sm.delta_std}
 
 
+def _validation_score(target: Target, x: torch.Tensor, val: torch.Tensor) -> float:
+    """What the baselines' settings are chosen on: TVD-E + TVD-D (particles), Sinkhorn (otherwise)."""
+    m = _metrics(target, x, val)
+    return m["tvd_e"] + m["tvd_d"] if target.particles is not None else m["sinkhorn"]
+
+
+def _tempering_row(target: Target, budget: int, x0: torch.Tensor, ref: torch.Tensor, n_eval: int,
+                   seed: int) -> dict[str, Any]:
+    """Parallel tempering at the VGS budget, its ladder chosen on a validation draw (``seconds``: the
+    chosen ladder's sampling and scoring; the search is reported separately)."""
+    if isinstance(target, ParticleTarget):
+        val = target.reference_samples("val")[:n_eval]
+    else:
+        val = target.sample(n_eval, torch.Generator().manual_seed(seed + 100))
+    steps = budget // LONG_CHAINS - 1
+    scores: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for levels, t_max in PT_LADDERS:
+        pt = ParallelTempering(target, steps, chains=LONG_CHAINS // levels, levels=levels, t_max=t_max,
+                               step_size=0.05, init=x0)
+        res = pt.sample(n_eval, torch.Generator().manual_seed(seed + 9))
+        scores[f"{levels}x{t_max:g}"] = _validation_score(target, res.samples, val)
+    search_s = time.perf_counter() - t0
+    best = min(scores, key=scores.__getitem__)
+    levels, t_max = PT_LADDERS[list(scores).index(best)]
+    t0 = time.perf_counter()
+    res = ParallelTempering(target, steps, chains=LONG_CHAINS // levels, levels=levels, t_max=t_max,
+                            step_size=0.05, init=x0).sample(n_eval, torch.Generator().manual_seed(seed + 10))
+    return {**_metrics(target, res.samples, ref), "n_energy_evals": res.n_energy_evals,
+            "seconds": time.perf_counter() - t0, "acceptance": res.acceptance, "steps": steps,
+            "chains": LONG_CHAINS // levels, "levels": levels, "t_max": t_max,
+            "swap_acceptance": list(res.swap_acceptance), "validation_scores": scores, "search_seconds": search_s}
+
+
 def _references(target: Target, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(evaluation reference, independent reference for the noise floor), ``(n, D)`` each."""
-    if target.particles is not None:
-        test = target.reference_samples("test")  # type: ignore[attr-defined]
+    if isinstance(target, ParticleTarget):
+        test = target.reference_samples("test")
         idx = torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-        return test[idx], target.reference_samples("val")[:n]  # type: ignore[attr-defined]
+        return test[idx], target.reference_samples("val")[:n]
     g = torch.Generator().manual_seed(seed)
     return target.sample(n, g), target.sample(n, g)
 
@@ -127,6 +168,9 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
         scores = _metrics(target, res.samples, ref)
         rows[method] = {**scores, "n_energy_evals": res.n_energy_evals, "seconds": time.perf_counter() - t0,
                         **{k: getattr(res, k) for k in fields}, **settings}
+
+    # The same budget on parallel tempering, its ladder chosen on validation.
+    rows["pt"] = _tempering_row(target, budget, x0, ref, n_eval, seed)
 
     # The trained sampler's own start, x_0 = s_init z (learned s_init, no step): what the T learned
     # value-gradient steps add over it.

@@ -24,10 +24,15 @@ class MALAChains:
     ``(E, grad E)`` evaluation per chain; ``n_energy_evals`` counts them (the start's included).
     ``h (B, 1)`` are the per-chain step sizes; :meth:`step` with ``adapt=True`` moves each towards
     ``target_acceptance`` (then the chains are an adaptive search, not an exact MCMC kernel).
+    ``beta (B,)`` (default 1): each chain's inverse temperature; chain ``b`` targets
+    ``exp(-beta_b E(x))``. The cached ``energy`` and ``grad`` are the untempered ``E`` and ``grad E``,
+    so states can be exchanged between chains of different temperatures without a new evaluation
+    (:class:`~dxmi.baselines.tempering.ParallelTempering`).
     The target must stay fixed while the chains are used (the cached energies refer to it).
     """
 
-    def __init__(self, target: Target, x0: Tensor, step_size: float = 0.01, target_acceptance: float = 0.574):
+    def __init__(self, target: Target, x0: Tensor, step_size: float = 0.01, target_acceptance: float = 0.574,
+                 beta: Tensor | None = None):
         check_shape("MALA chains x0", x0, (None, target.dim))
         self.target = target
         self.energy_fn = CountedEnergy(target)
@@ -35,6 +40,13 @@ class MALAChains:
         self.x = target.project(x0.detach().clone())
         self.energy, self.grad = self.energy_fn(self.x)
         self.h = torch.full((x0.shape[0], 1), float(step_size), device=x0.device)
+        if beta is None:
+            self.beta = torch.ones(x0.shape[0], 1, device=x0.device)
+        else:
+            check_shape("MALA chains beta", beta, (x0.shape[0],))
+            if not bool((beta > 0).all()):
+                raise ValueError(f"MALA chains: inverse temperatures must be > 0, got min {float(beta.min())}")
+            self.beta = beta.detach().to(x0.device, x0.dtype)[:, None]
 
     @property
     def n_energy_evals(self) -> int:
@@ -42,13 +54,13 @@ class MALAChains:
 
     def step(self, generator: torch.Generator | None = None, adapt: bool = True) -> Tensor:
         """One MALA step of every chain; returns which chains accepted, ``(B,)`` bool."""
-        x, e, g, h = self.x, self.energy, self.grad, self.h
+        x, e, g, h, b = self.x, self.energy, self.grad, self.h, self.beta
         noise = self.target.project(torch.randn(x.shape, generator=generator, device=x.device))
-        prop = x - h * g + torch.sqrt(2 * h) * noise
+        prop = x - h * (b * g) + torch.sqrt(2 * h) * noise
         e_p, g_p = self.energy_fn(prop)
-        log_q_fwd = -((prop - x + h * g) ** 2).sum(1) / (4 * h[:, 0])
-        log_q_bwd = -((x - prop + h * g_p) ** 2).sum(1) / (4 * h[:, 0])
-        log_a = (-e_p + e) + log_q_bwd - log_q_fwd
+        log_q_fwd = -((prop - x + h * (b * g)) ** 2).sum(1) / (4 * h[:, 0])
+        log_q_bwd = -((x - prop + h * (b * g_p)) ** 2).sum(1) / (4 * h[:, 0])
+        log_a = b[:, 0] * (-e_p + e) + log_q_bwd - log_q_fwd
         u = torch.rand(x.shape[0], generator=generator, device=x.device)
         acc = (torch.log(u) < log_a) & torch.isfinite(e_p)
         self.x = torch.where(acc[:, None], prop, x)
@@ -60,7 +72,7 @@ class MALAChains:
         return acc
 
     def state_dict(self) -> dict[str, Tensor | int]:
-        return {"x": self.x, "energy": self.energy, "grad": self.grad, "h": self.h,
+        return {"x": self.x, "energy": self.energy, "grad": self.grad, "h": self.h, "beta": self.beta,
                 "n_energy_evals": self.energy_fn.count}
 
     def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
@@ -71,6 +83,8 @@ class MALAChains:
         dev = self.x.device
         self.x, self.energy, self.grad, self.h = (torch.as_tensor(state[k]).to(dev)
                                                   for k in ("x", "energy", "grad", "h"))
+        if "beta" in state:  # states saved before tempering existed hold no beta: all chains at 1
+            self.beta = torch.as_tensor(state["beta"]).to(dev)
         self.energy_fn.count = int(state["n_energy_evals"])
 
 
