@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from provenance import write_json
+
 QUICK_TABULAR = ["thyroid", "cardio", "Pima", "vowels", "WBC", "Ionosphere"]
 QUICK_MVTEC = ["mvtec_bottle", "mvtec_carpet", "mvtec_screw"]
 PYOD_METHODS = ["iforest", "lof", "ocsvm", "ecod", "knn"]
@@ -137,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--set: {e}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/anomaly.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results: dict[str, dict[str, dict[str, float]]] = {}
     if args.resume and out.exists():
         saved = json.loads(out.read_text())
@@ -159,10 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                    "config": {"dxmi": dataclasses.asdict(DxMIDetectorConfig()),
                               "langevin_ebm": dataclasses.asdict(LangevinDetectorConfig()),
                               "vgs_ebm": dataclasses.asdict(VGSDetectorConfig())},
-                   "command": command, "total_seconds": time.perf_counter() - start}
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, out)  # atomic: an interrupted run leaves the last complete file
+                   "total_seconds": time.perf_counter() - start}
+        write_json(out, payload, "anomaly.py", argv)  # atomic: an interrupted run leaves the last complete file
 
     # largest files first, so that no worker is left alone with a long job at the end
     jobs = sorted(((n, str(files[n]), seeds, methods, overrides) for n in todo),

@@ -41,6 +41,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "faults")]
 import fuzz_cases as fc  # noqa: E402
 import kill_harness as kh  # noqa: E402
 
+from provenance import write_json  # noqa: E402
+
 #: fuzz cases per category in a full run (2000 in all); --quick takes a tenth
 FUZZ_CASES = {"settings_dxmi": 300, "settings_vgs": 250, "settings_anomaly": 250, "settings_mate": 200,
               "config_file": 250, "data_dxmi": 250, "data_anomaly": 250, "damaged": 250}
@@ -161,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     kinds, cats = k["kinds"], f["categories"]
     result = {
-        "command": "python benchmarks/faults.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "kills": sum(d["kills"] for d in kinds.values()),
         "identical": sum(d["identical"] for d in kinds.values()),
         "rows_lost": sum(d["rows_lost"] for d in kinds.values()),
@@ -179,10 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "kill_failures": k["failures"][:10],
         "fuzz_failures": f["bad"][:20],
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({key: result[key] for key in list(result)[:14]}, indent=1))
+    out = write_json(args.out, result, "faults.py", argv)
+    print(json.dumps({key: result[key] for key in list(result)[:13]}, indent=1))
     print(f"wrote {out}")
     ok = (result["identical"] == result["kills"] and not result["rows_lost"] and not result["tmp_left"]
           and not result["tracebacks"] and not result["silent_wrong"] and not result["failed_runs"])

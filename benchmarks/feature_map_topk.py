@@ -13,13 +13,13 @@ JSON: {"seeds": [...], "k": {K: {"image_auroc": mean, "per_seed": [...]}}, "pixe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from provenance import write_json
 
 KS = [1, 2, 4, 8, 16, 36]
 
@@ -62,12 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         "k": {str(k): {"image_auroc": float(np.mean(v)), "per_seed": v} for k, v in per_k.items()},
         "pixel_auroc": float(np.mean(pixel)),
         "baseline": "k=1 (the maximum over locations)",
-        "command": "python benchmarks/feature_map_topk.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "seconds": time.perf_counter() - start,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = write_json(args.out, result, "feature_map_topk.py", argv)
     print("mean image AUROC: " + "  ".join(f"k={k}: {np.mean(v):.3f}" for k, v in per_k.items()))
     print(f"wrote {out} ({result['seconds']:.0f}s)")
     return 0

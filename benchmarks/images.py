@@ -22,13 +22,14 @@ sample grid per dataset next to it (``OUT_<dataset>_samples.png``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from provenance import write_json
 
 METHODS = ("ddpm_1000", "ddim_10", "ddim_4", "base_10", "base_4", "warm_10", "warm_4", "ddim_best_10", "ddim_best_4",
            "dpmsolver_10", "dpmsolver_4", "unipc_10", "unipc_4", "dxmi_10", "dxmi_4")
@@ -82,30 +83,9 @@ def score(metric: Any, samples: Any) -> dict[str, float]:
     return {"fd": s.fd, "precision": s.precision, "recall": s.recall, "n_samples": s.n_samples}
 
 
-def git_commit() -> str | None:
-    """The short hash of the checkout's HEAD (None outside a git checkout): stored with every result."""
-    import subprocess
-
-    try:
-        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                           text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout.strip() or None
-
-
-def made_by(script: str, argv: list[str] | None) -> dict[str, str | None]:
-    """The command (``python benchmarks/<script> ARGS``) and the commit that make a result, stored with it."""
-    args = sys.argv[1:] if argv is None else argv
-    return {"command": f"python benchmarks/{script} " + " ".join(args), "commit": git_commit()}
-
-
 def write_result(out: str, script: str, argv: list[str] | None, result: dict) -> None:
-    """Write ``result`` plus :func:`made_by` as JSON."""
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**result, **made_by(script, argv)}, indent=2))
-    print(f"wrote {path}")
+    """Write ``result`` plus :func:`provenance.made_by` (command and commit) as JSON, and say so."""
+    print(f"wrote {write_json(out, result, script, argv)}")
 
 
 def thresholds(res: dict) -> list[tuple[str, bool]]:
@@ -265,11 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         results["datasets"][name] = {k: res[k] for k in METHODS if k in res}
         m["thresholds"] = {label: ok for label, ok in thresholds(res)}
         meta["datasets"][name] = m
-        out_path.write_text(json.dumps(results, indent=2))
+        write_json(out_path, results, "images.py", argv)  # after each dataset; the last write is the final file
     meta["total_seconds"] = time.perf_counter() - t_start
-    stamp = made_by("images.py", argv)
-    out_path.write_text(json.dumps({**results, **stamp}, indent=2))
-    out_path.with_suffix(".meta.json").write_text(json.dumps({**meta, **stamp}, indent=2))
+    write_json(out_path.with_suffix(".meta.json"), meta, "images.py", argv)
     print(f"\nwrote {out_path} and {out_path.with_suffix('.meta.json')} (total {meta['total_seconds']:.0f}s)")
     for name, m in meta["datasets"].items():
         for label, ok in m["thresholds"].items():

@@ -16,11 +16,9 @@ Transformer(1000) >= 3 x MATE(1000) for the rollout step.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -30,6 +28,7 @@ from dxmi.mate.agents import AgentConfig, DoubleDQN, Encoder  # noqa: E402
 from dxmi.mate.replay import EpisodeBatch  # noqa: E402
 from dxmi.mate.tokenizer import ActionSpec  # noqa: E402
 from dxmi.training.devices import resolve_device  # noqa: E402
+from provenance import write_json  # noqa: E402
 
 MODELS = ("mate", "lstm", "gru", "transformer")
 LENGTHS = (100, 300, 1000)
@@ -141,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                         "update_batch": args.update_batch, "threads": 1,
                         "update_repeats": repeats, "torch": torch.__version__,
                         "device": str(device)}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_json(args.out, out, "mate_cost.py", argv)
     return 0
 
 

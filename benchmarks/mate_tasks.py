@@ -13,17 +13,17 @@ only the memory (same tokenizer, heads, RL code and budget). Checks:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from provenance import write_json  # noqa: E402
 
 SEQUENCE_BASELINES = ("lstm", "gru", "transformer")
 REFERENCES = ("memoryless", "true_context")
@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
            "settings": {"quick": args.quick, "seeds": seeds, "workers": args.workers,
                         "overrides": args.set, "wall_seconds": total, "threads_per_run": 1,
                         "device": args.device}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_json(args.out, out, "mate_tasks.py", argv)
     return 0
 
 

@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provenance import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = "0421edc"
 FLAG = "@@ "  # prefix of a worker's protocol lines (anything else it prints is passed through)
@@ -624,7 +626,6 @@ def main(argv: list[str] | None = None) -> int:
     base_src = baseline_tree(args.baseline) / "src"
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     result: dict[str, Any] = {
         "cases": {}, "variants": {}, "options": {c: " ".join(FAST[c]) for c in cases},
@@ -632,15 +633,12 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": args.baseline, "quick": args.quick, "seed": args.seed, "threads": 1,
         "note": (f"seconds per iteration on a shared 2-core CPU under contention from other jobs (load average "
                  f"{load:.1f} at the start): absolute times are noisy; the variants ran in turn in the same "
-                 "run, so compare the ratios"),
-        "command": command}
+                 "run, so compare the ratios")}
     start = time.perf_counter()
 
     def save() -> None:
         result["seconds_total"] = time.perf_counter() - start
-        tmp = out_path.with_name(out_path.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, out_path)
+        write_json(out_path, result, "speed.py", argv)
 
     with tempfile.TemporaryDirectory(prefix="dxmi_speed_") as tmp:
         work = Path(tmp)

@@ -24,7 +24,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +36,7 @@ from dxmi.schedules import LinearBetaSchedule, make_subsequence
 from dxmi.training.distributed import Distributed, shutdown
 from dxmi.training.precision import PRECISIONS, Precision
 from dxmi.values import SharedEnergyValue
+from provenance import made_by, write_json
 
 # google/ddpm-cifar10-32's UNet2DModel architecture (Ho et al. 2020, CIFAR-10)
 CIFAR10_DDPM_UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block=2,
@@ -171,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
             for r in results.values():
                 r["speedup_vs_fp32"] = r["images_per_s"] / results["fp32"]["images_per_s"]
         report = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
             "device": (torch.cuda.get_device_name(dist.device) if dist.device.type == "cuda"
                        else f"cpu ({platform.processor() or platform.machine()}, {args.threads} thread(s), "
                             f"{os.cpu_count()} cores visible)"),
@@ -179,11 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             "model": "tiny UNet" if args.tiny else (args.model or "CIFAR-10 DDPM UNet architecture, random weights"),
             "batch_per_process": args.batch, "T": args.steps, "results": results}
         if dist.is_main:
-            print(json.dumps(report, indent=2))
+            print(json.dumps({**report, **made_by("throughput.py", argv)}, indent=2))
             if args.out:
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-                print(f"wrote {args.out}")
+                print(f"wrote {write_json(args.out, report, 'throughput.py', argv)}")
         finished = True
     finally:
         shutdown(synchronise=finished)

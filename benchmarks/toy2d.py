@@ -27,7 +27,6 @@ the baselines and every trained method run as separate jobs in ``--workers`` pro
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -35,6 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from provenance import write_json
 
 # 20000 evaluation samples: at 3000 the SW between two independent draws of the data (the "data" row)
 # is ~0.08 on 8gaussians, larger than the 1000-step DDPM's, so a check against the DDPM would read noise.
@@ -401,13 +402,11 @@ def main() -> int:
     results = [merged[p] for p in pairs]
     agg = aggregate(results)
     ok = {**checks(agg), **seed_checks(results)}
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "mode": "quick" if args.quick else "full", "seeds": plan["seeds"], "n_eval_samples": plan["n_eval"],
+    report = {"mode": "quick" if args.quick else "full", "seeds": plan["seeds"], "n_eval_samples": plan["n_eval"],
               "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok,
               "per_seed": {f"{r['dataset']}/seed{r['seed']}": {m: v["sw"] for m, v in r["methods"].items()}
                            for r in results}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, "toy2d.py", None)
     cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
             "in_mode_fraction", "sigma_mean", "seconds"]
     width = max(len(c) for c in cols) + 2  # every header keeps a gap to the next

@@ -13,10 +13,10 @@ not leave its start (SW 0.542 -> 0.548 in 1000 iterations, ``results/toy2d_scrat
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
+
+from provenance import write_json
 
 
 def run(args: tuple[int, float, float, int, float]) -> dict:
@@ -87,11 +87,10 @@ def main() -> int:
         rows = [row for r in runs if r["tau1"] == tau1 for row in r["curve"] if row["iteration"] > 0]
         summary[f"tau1={tau1:g}"] = {k: sum(row[k] for row in rows) / len(rows)
                                      for k in ("sw", "recall", "effective_modes", "modes_covered", "sigma_mean")}
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "tau2": args.tau2,
+    report = {"tau2": args.tau2,
               "iterations": args.iterations, "runs": runs, "mean_over_checkpoints": summary,
               "total_seconds": time.perf_counter() - t0}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, "toy2d_scratch.py", None)
     print("\nmean over the checkpoints after the start, all seeds:")
     for k, v in summary.items():
         print(f"  {k:<9} " + " ".join(f"{m}={x:.3f}" for m, x in v.items()))

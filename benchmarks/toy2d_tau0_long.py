@@ -12,11 +12,11 @@ so the curve is one uninterrupted run. Two processes, one thread each.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
-from pathlib import Path
+
+from provenance import write_json
 
 
 def run(args: tuple[str, int, int, int, int, str]) -> dict:
@@ -74,10 +74,9 @@ def main() -> int:
     pretrain_job(("8gaussians", args.seed, {"overrides": []}, args.workdir))
     jobs = [(arm, args.seed, args.iterations, args.every, args.n_eval, args.workdir) for arm in ("tau1", "tau0")]
     runs = run_parallel(run, jobs, 2)
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), "seed": args.seed,
+    report = {"seed": args.seed,
               "n_eval_samples": args.n_eval, "runs": runs, "total_seconds": time.perf_counter() - t0}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, "toy2d_tau0_long.py", None)
     with_h, without = runs[0]["curve"], runs[1]["curve"]
     print(f"\n{'iteration':>9}  recall tau1={runs[0]['tau1']:g} / 0   spread / 0   sw / 0")
     for a, b in zip(with_h, without):

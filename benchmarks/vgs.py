@@ -24,7 +24,6 @@ value targets, and on the funnel local-search replay); ``vgs_td0`` is the paper'
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from dxmi.metrics import particle_metrics, synthetic_metrics
 from dxmi.targets import Target, make_target
 from dxmi.targets.particles import ParticleTarget
 from dxmi.training.vgs import train_vgs
+from provenance import write_json
 
 #: Quick-run reductions of the release settings (2 shared CPU cores): smaller value networks, fewer
 #: iterations and batches. The full run uses the presets unchanged.
@@ -246,13 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipping {name}: {e}", file=sys.stderr)
                 continue
             print(f"[{time.perf_counter() - t_start:.0f}s] {name} done", flush=True)
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
             payload = {"targets": results, "quick": args.quick, "n_eval": args.n_eval, "seed": args.seed,
-                       "overrides": extra,
-                       "command": "python benchmarks/vgs.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                       "seconds_total": time.perf_counter() - t_start, "threads": 1}
-            out.write_text(json.dumps(payload, indent=2))
+                       "overrides": extra, "seconds_total": time.perf_counter() - t_start, "threads": 1}
+            write_json(args.out, payload, "vgs.py", argv)
     print_table(results)
     print(f"wrote {args.out}")
     return 0

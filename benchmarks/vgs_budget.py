@@ -14,7 +14,6 @@ plot (``--plot FILE.png``, needs matplotlib) draws TVD-E against each method's e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import torch
 
+from provenance import write_json
 from vgs import run_target  # benchmarks/ is on sys.path when this script runs
 
 #: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
@@ -63,10 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"[{time.perf_counter() - t_start:.0f}s] {args.vary}={b} evals={row['n_energy_evals']} "
                   + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in methods), flush=True)
-            out.write_text(json.dumps({"target": args.target, "rows": rows, "seed": args.seed,
-                                       "command": "python benchmarks/vgs_budget.py " + " ".join(
-                                           sys.argv[1:] if argv is None else argv),
-                                       "seconds_total": time.perf_counter() - t_start, "threads": 1}, indent=2))
+            write_json(out, {"target": args.target, "rows": rows, "seed": args.seed,
+                             "seconds_total": time.perf_counter() - t_start, "threads": 1}, "vgs_budget.py", argv)
     if args.plot:
         import matplotlib
 

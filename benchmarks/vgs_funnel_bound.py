@@ -15,11 +15,9 @@ Gaussian policy of VGS can only do worse); the baseline in the same run is the r
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -27,6 +25,7 @@ from dxmi.algorithms.vgs import make_config
 from dxmi.metrics import synthetic_metrics
 from dxmi.samplers import VGSSchedule
 from dxmi.targets import make_target
+from provenance import write_json
 
 
 def log_q0(x: torch.Tensor, S: float, a: torch.Tensor) -> torch.Tensor:
@@ -84,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"S = {S:.3g}: s_init {r['s_init']:.2f}, TVD-E {r['tvd_e']:.3f} (reference floor "
               f"{r['reference_tvd_e']:.3f}), Sinkhorn {r['sinkhorn']:.3f}, ESS {r['ess']:.3f}, x0 1/50/99 % "
               + " / ".join(f"{v:.2f}" for v in r["x0_quantiles_1_50_99"]), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0,
-                               "command": "python benchmarks/vgs_funnel_bound.py " + " ".join(sys.argv[1:])}, indent=2))
+    out = write_json(args.out, {"rows": rows, "seconds": time.perf_counter() - t0}, "vgs_funnel_bound.py", argv)
     print(f"wrote {out}")
     return 0
 

@@ -59,7 +59,8 @@ def test_ddpm_on_image_files_with_a_loaded_diffusers_unet_learns(tmp_path):
     assert after < 0.5 * before, (before, after)  # measured 1.156 -> 0.130
 
 
-def test_throughput_benchmark_runs_tiny_on_cpu(tmp_path):
+def test_throughput_benchmark_runs_tiny_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run: it imports benchmarks/provenance.py
     spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
@@ -68,5 +69,6 @@ def test_throughput_benchmark_runs_tiny_on_cpu(tmp_path):
     assert bench.main(["--tiny", "--iterations", "1", "--warmup", "0", "--batch", "2", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["world_size"] == 1 and r["T"] == 10
+    assert r["command"].startswith("python benchmarks/throughput.py --tiny") and "commit" in r
     fp32 = r["results"]["fp32"]
     assert fp32["images_per_s"] > 0 and fp32["sampling_images_per_s"] > 0 and fp32["speedup_vs_fp32"] == 1.0

@@ -313,7 +313,7 @@ def test_vgs_run_folder_imports_only_with_allow_import(tmp_path, monkeypatch, ca
 
 
 # -- 9. the anomaly benchmark needs only the folders of the datasets it runs ------------------------------------
-def test_anomaly_benchmark_needs_only_the_requested_collections(tmp_path, capsys):
+def test_anomaly_benchmark_needs_only_the_requested_collections(tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
     folder = root / "adbench" / "classical"
     folder.mkdir(parents=True)
@@ -321,6 +321,7 @@ def test_anomaly_benchmark_needs_only_the_requested_collections(tmp_path, capsys
     x = np.concatenate([rng.normal(size=(60, 3)), rng.normal(4.0, 1.0, size=(10, 3))])
     y = np.r_[np.zeros(60), np.ones(10)]
     np.savez(folder / "38_thyroid.npz", X=x, y=y)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run: it imports benchmarks/provenance.py
     spec = importlib.util.spec_from_file_location("anomaly_bench", ROOT / "benchmarks" / "anomaly.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
@@ -328,7 +329,8 @@ def test_anomaly_benchmark_needs_only_the_requested_collections(tmp_path, capsys
     out = tmp_path / "res.json"
     assert bench.main(["--data-root", str(root), "--datasets", "thyroid", "--methods", "base_energy",
                        "--seeds", "0", "--out", str(out)]) == 0
-    assert "thyroid" in json.loads(out.read_text())["datasets"]
+    saved = json.loads(out.read_text())
+    assert "thyroid" in saved["datasets"] and saved["command"].startswith("python benchmarks/anomaly.py --data-root")
     with pytest.raises(SystemExit):  # an MVTec set does need its folder: named in the error
         bench.main(["--data-root", str(root), "--datasets", "mvtec_bottle", "--methods", "base_energy",
                     "--out", str(out)])
