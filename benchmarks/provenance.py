@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +33,7 @@ def made_by(script: str, argv: list[str] | None) -> dict[str, str | None]:
     """The command (``python benchmarks/<script> ARGS``; ARGS are ``sys.argv[1:]`` where ``argv`` is None)
     and the commit that make a result, stored with it."""
     args = sys.argv[1:] if argv is None else argv
-    return {"command": " ".join(["python", f"benchmarks/{script}", *args]), "commit": git_commit()}
+    return {"command": shlex.join(["python", f"benchmarks/{script}", *args]), "commit": git_commit()}
 
 
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any], script: str, argv: list[str] | None) -> Path:
@@ -50,3 +52,73 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any], script: st
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def portable_command(command: str, out: str) -> str:
+    """``command`` as a user types it to remake the file at ``out``: the value of ``--out`` becomes ``out``,
+    and every other absolute path (a scratch run folder, a plot written elsewhere) becomes
+    ``runs/<its last component>``. Nothing that changes a figure is touched: the rewritten arguments name
+    only where files go."""
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if i > 0 and words[i - 1] == "--out":
+            words[i] = out
+        elif word.startswith("--out="):
+            words[i] = f"--out={out}"
+        elif word.startswith("/") and i > 0 and words[i - 1].startswith("--"):
+            words[i] = f"runs/{Path(word).name}"
+    if words and words[0].startswith("benchmarks/"):
+        words.insert(0, "python")
+    return shlex.join(words)
+
+
+def publish(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[Path]:
+    """Copy a result made in a scratch folder into ``results/``: ``src`` to ``dest`` with its ``command``
+    rewritten by :func:`portable_command` (its commit and figures unchanged), plus the files a benchmark
+    writes beside it (``<stem>.meta.json``, ``<stem>_*_samples.png``) under ``dest``'s stem. Returns the
+    written paths. ``src`` may be ``dest`` (rewrites the command in place)."""
+    src_p, dest_p = Path(src), Path(dest)
+    written: list[Path] = []
+    for s, d in [(src_p, dest_p), (src_p.with_name(f"{src_p.stem}.meta.json"),
+                                   dest_p.with_name(f"{dest_p.stem}.meta.json"))]:
+        if not s.is_file():
+            if s is src_p:
+                raise FileNotFoundError(f"publish: no result file {s}")
+            continue
+        data = json.loads(s.read_text())
+        if not isinstance(data, dict) or "command" not in data:
+            raise ValueError(f"publish: {s} holds no 'command': only benchmark results can be published")
+        data["command"] = portable_command(str(data["command"]), dest_p.as_posix())
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = d.with_name(f"{d.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(tmp, d)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written.append(d)
+    for png in sorted(src_p.parent.glob(f"{src_p.stem}_*_samples.png")):
+        target = dest_p.with_name(dest_p.stem + png.name[len(src_p.stem):])
+        if png.resolve() != target.resolve():
+            shutil.copyfile(png, target)
+            written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Copy a benchmark result into results/ with a command a user can rerun "
+                                            "(--out names the published file; scratch folders become runs/NAME).")
+    sub = p.add_subparsers(dest="verb", required=True)
+    pub = sub.add_parser("publish", help="copy SRC to DEST, rewriting the stored command (DEST may be SRC)")
+    pub.add_argument("src")
+    pub.add_argument("dest")
+    args = p.parse_args(argv)
+    for path in publish(args.src, args.dest):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ from provenance import write_json
 from vgs import run_target  # benchmarks/ is on sys.path when this script runs
 
 #: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
-METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "reference")
+METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             methods = [m for m in METHODS if m in res]
             for m in methods:
                 row[m] = {k: v for k, v in res[m].items()
-                          if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds", "n_energy_evals")}
+                          if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds", "n_energy_evals", "levels",
+                                   "t_max")}
             rows.append(row)
             print(f"[{time.perf_counter() - t_start:.0f}s] {args.vary}={b} evals={row['n_energy_evals']} "
                   + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in methods), flush=True)
@@ -71,16 +72,23 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
         for m in (m for m in METHODS if m in rows[0]):
             # each method at its own budget (the reference floor, which spends none, at the VGS one)
             evals = [r[m].get("n_energy_evals") or r["n_energy_evals"] for r in rows]
-            ax.plot(evals, [r[m]["tvd_e"] for r in rows], "--" if m == "reference" else "-o", label=m)
-        ax.set_xscale("log")
-        ax.set_xlabel("energy evaluations (VGS: training + sampling)")
-        ax.set_ylabel("TVD-E (lower is better)")
-        ax.set_title(f"{args.target}: equal energy budgets")
-        ax.legend()
+            style = "--" if m == "reference" else "-o"
+            axes[0].plot(evals, [r[m]["tvd_e"] for r in rows], style, label=m)
+            if m != "reference":
+                axes[1].plot([r[m]["seconds"] for r in rows], [r[m]["tvd_e"] for r in rows], style, label=m)
+        axes[0].set_xlabel("energy evaluations (VGS: training + sampling)")
+        axes[1].set_xlabel("wall time, s (VGS: training + sampling; MCMC: sampling + scoring), 1 thread")
+        axes[0].set_ylabel("TVD-E (lower is better)")
+        for ax in axes:
+            ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+        axes[0].set_title(f"{args.target}: TVD-E against energy evaluations")
+        axes[1].set_title(f"{args.target}: TVD-E against wall time")
+        axes[0].legend()
         fig.tight_layout()
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.plot, dpi=120)

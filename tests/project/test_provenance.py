@@ -104,3 +104,43 @@ def test_every_benchmark_with_an_output_file_writes_through_provenance(script):
     # images_curve.py and images_sampler_grads.py write through images.write_result, which calls write_json
     assert "from provenance import" in source or "write_result(" in source, (
         f"{script.name} writes a result but not with provenance.write_json / made_by")
+
+
+def test_made_by_quotes_arguments_so_the_command_reruns():
+    stamp = provenance.made_by("vgs_funnel_bound.py", ["--extra-noise", "", "--set", "a b"])
+    assert stamp["command"] == "python benchmarks/vgs_funnel_bound.py --extra-noise '' --set 'a b'"
+
+
+def test_portable_command_names_the_published_file_and_no_scratch_folder():
+    cmd = ("python benchmarks/images.py --quick --seed 1 --out /work/scratch/e_s1.json "
+           "--workdir /work/scratch/runs_s1 --set train.algo.policy_ema=0.99")
+    assert provenance.portable_command(cmd, "results/images_quick_seed1.json") == (
+        "python benchmarks/images.py --quick --seed 1 --out results/images_quick_seed1.json "
+        "--workdir runs/runs_s1 --set train.algo.policy_ema=0.99")
+    # the older form without "python", and --out=
+    assert provenance.portable_command("benchmarks/toy2d.py --out=/tmp/x.json", "results/t.json") == (
+        "python benchmarks/toy2d.py --out=results/t.json")
+
+
+def test_publish_copies_the_result_its_meta_file_and_samples(tmp_path):
+    scratch, results = tmp_path / "scratch", tmp_path / "results"
+    scratch.mkdir()
+    cmd = f"python benchmarks/images.py --quick --out {scratch}/e_s0.json --workdir {scratch}/runs"
+    (scratch / "e_s0.json").write_text(json.dumps({"fd": 5.26, "command": cmd, "commit": "abc1234"}))
+    (scratch / "e_s0.meta.json").write_text(json.dumps({"n": 2000, "command": cmd, "commit": "abc1234"}))
+    (scratch / "e_s0_digits_samples.png").write_bytes(b"png")
+    (scratch / "e_s0_old.json").write_text("{}")  # another result with the same prefix: not copied
+    written = provenance.publish(scratch / "e_s0.json", results / "images_quick.json")
+    assert sorted(p.name for p in written) == ["images_quick.json", "images_quick.meta.json",
+                                               "images_quick_digits_samples.png"]
+    data = json.loads((results / "images_quick.json").read_text())
+    assert data == {"fd": 5.26, "commit": "abc1234", "command": (
+        f"python benchmarks/images.py --quick --out {results / 'images_quick.json'} --workdir runs/runs")}
+    assert json.loads((results / "images_quick.meta.json").read_text())["n"] == 2000
+    # in place: the command is rewritten, the figures stay
+    provenance.publish(results / "images_quick.json", results / "images_quick.json")
+    assert json.loads((results / "images_quick.json").read_text())["fd"] == 5.26
+    with pytest.raises(ValueError, match="holds no 'command'"):
+        provenance.publish(scratch / "e_s0_old.json", results / "x.json")
+    with pytest.raises(FileNotFoundError, match="no result file"):
+        provenance.publish(scratch / "missing.json", results / "x.json")
