@@ -190,8 +190,9 @@ def _metrics_table(rows: list[tuple[str, dict[str, float]]], cfg: Any) -> str:
             cls = ' class="best"' if best[k] is not None and r[k] == best[k] else ""
             cells.append(f"<td{cls}>{_fmt(r[k])}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return ('<table class="metrics"><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
-            + "".join(body) + "</tbody></table>")
+    # wide tables (many metrics) scroll sideways inside the page instead of running off it
+    return ('<div class="wide"><table class="metrics"><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></div>")
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -225,7 +226,7 @@ color:#222;padding:0 1em;line-height:1.4}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;
 margin-top:1.6em}
 .meta{color:#666;font-size:.9em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0} .wide{overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.3em .55em;vertical-align:top}
 table.metrics td{text-align:right;font-variant-numeric:tabular-nums}
 table.metrics td.name{text-align:left;white-space:nowrap} table.metrics th{background:#f4f4f4}
