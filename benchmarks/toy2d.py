@@ -282,7 +282,7 @@ def aggregate(results: list[dict]) -> dict:
             keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
             row = {k: float(np.mean([r[k] for r in runs])) for k in keys}
             if len(runs) > 1:
-                row.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in ("sw", "mmd")})
+                row.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in ("sw", "mmd") if k in keys})
             for k in [k for k in runs[0] if isinstance(runs[0][k], str)]:  # e.g. a solver's chosen spacing
                 row[k] = ",".join(sorted({str(r[k]) for r in runs}))
             row["n_seeds"] = len(runs)
@@ -292,13 +292,13 @@ def aggregate(results: list[dict]) -> dict:
 
 def checks(agg: dict) -> dict[str, bool]:
     g = agg.get("8gaussians", {})
-    if not g:
-        return {}
-    out = {
-        "dxmi_4.sw <= 0.5 * base_4.sw": g["dxmi_4"]["sw"] <= 0.5 * g["base_4"]["sw"],
-        "dxmi_4.sw <= 1.5 * ddpm_1000.sw": g["dxmi_4"]["sw"] <= 1.5 * g["ddpm_1000"]["sw"],
-        "dxmi_4.sw < ddim_4.sw": g["dxmi_4"]["sw"] < g["ddim_4"]["sw"],
-    }
+    out: dict[str, bool] = {}
+    if {"dxmi_4", "base_4", "ddpm_1000", "ddim_4"} <= g.keys():
+        out = {
+            "dxmi_4.sw <= 0.5 * base_4.sw": g["dxmi_4"]["sw"] <= 0.5 * g["base_4"]["sw"],
+            "dxmi_4.sw <= 1.5 * ddpm_1000.sw": g["dxmi_4"]["sw"] <= 1.5 * g["ddpm_1000"]["sw"],
+            "dxmi_4.sw < ddim_4.sw": g["dxmi_4"]["sw"] < g["ddim_4"]["sw"],
+        }
     for T in (4, 10):  # DxMI against every training-free solver at the same NFE (spacings chosen on validation)
         solvers = [m for m in g if m.endswith(f"_{T}") and m.split("_")[0] in ("ddim", "dpmsolver", "unipc")
                    and m != f"ddim_{T}"]
@@ -323,8 +323,11 @@ def checks(agg: dict) -> dict[str, bool]:
             if {f"dxmi_{T}", f"warm_{T}"} <= d.keys():
                 out[f"[{name}] dxmi_{T}.sw <= warm_{T}.sw (no worse than its start)"] = (
                     d[f"dxmi_{T}"]["sw"] <= d[f"warm_{T}"]["sw"])
+    for name, d in agg.items():  # the few-step sampler against the 1000-step chain it was distilled from
+        if {"dxmi_10", "ddpm_1000"} <= d.keys():
+            out[f"[{name}] dxmi_10.sw <= 1.5 * ddpm_1000.sw"] = d["dxmi_10"]["sw"] <= 1.5 * d["ddpm_1000"]["sw"]
     # a collapse is a lost mode or recall lower by more than one point, not a difference in the noise
-    if "dxdp_4_exact_tau0" in g:
+    if "dxdp_4_exact_tau0" in g and "recall" in g["dxdp_4_exact_tau0"]:
         a, b = g["dxdp_4_exact_tau0"], g["dxdp_4_exact"]
         out["tau1=0 collapses (dxdp_4_exact_tau0: fewer modes or recall lower by > 0.01)"] = (
             a["modes_covered"] < b["modes_covered"] or a["recall"] < b["recall"] - 0.01)
@@ -335,14 +338,48 @@ def seed_checks(results: list[dict]) -> dict[str, bool]:
     """With several seeds: on each dataset, DxMI-T below the best solver at T (per seed, each seed's own
     validation-chosen rows) on at least 80 % of the seeds."""
     wins: dict[tuple[str, int], list[bool]] = {}
+    kept: dict[tuple[str, int], list[bool]] = {}  # no worse than its own warm start
     for r in results:
         ms = r["methods"]
         for T in (4, 10):
             solvers = [ms[m]["sw"] for m in (f"ddim_best_{T}", f"dpmsolver_{T}", f"unipc_{T}") if m in ms]
             if f"dxmi_{T}" in ms and solvers:
                 wins.setdefault((r["dataset"], T), []).append(ms[f"dxmi_{T}"]["sw"] < min(solvers))
-    return {f"[{d}] dxmi_{T} below the best solver on >= 80% of seeds ({sum(w)}/{len(w)})": sum(w) >= 0.8 * len(w)
-            for (d, T), w in wins.items() if len(w) > 1}
+            if f"dxmi_{T}" in ms and f"warm_{T}" in ms:
+                kept.setdefault((r["dataset"], T), []).append(ms[f"dxmi_{T}"]["sw"] <= ms[f"warm_{T}"]["sw"])
+    out = {f"[{d}] dxmi_{T} below the best solver on >= 80% of seeds ({sum(w)}/{len(w)})": sum(w) >= 0.8 * len(w)
+           for (d, T), w in wins.items() if len(w) > 1}
+    out.update({f"[{d}] dxmi_{T} no worse than its warm start on every seed ({sum(w)}/{len(w)})": all(w)
+                for (d, T), w in kept.items() if len(w) > 1})
+    return out
+
+
+def per_seed_sw(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """``{"<dataset>/seed<k>": {method: sw}}``: what a result file keeps of each run (and :func:`merge` reads)."""
+    return {f"{r['dataset']}/seed{r['seed']}": {m: v["sw"] for m, v in r["methods"].items()} for r in runs}
+
+
+def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
+    """The per-seed figures (``per_seed``: the SW of every row) of several result files of this benchmark,
+    as one list of runs ``{"dataset", "seed", "methods": {m: {"sw"}}}``, and each file's name, command and
+    commit. A (dataset, seed) found in two files is an error (it would be counted twice)."""
+    import json
+
+    runs: list[dict] = []
+    sources: list[dict] = []
+    seen: dict[tuple[str, int], str] = {}
+    for f in files:
+        data = json.loads(Path(f).read_text())
+        if "per_seed" not in data:
+            raise ValueError(f"{f} holds no per_seed figures: not a result of benchmarks/toy2d.py")
+        sources.append({"file": Path(f).name, "command": data.get("command"), "commit": data.get("commit")})
+        for key, methods in data["per_seed"].items():
+            dataset, _, seed = key.rpartition("/seed")
+            if (dataset, int(seed)) in seen:
+                raise ValueError(f"{dataset} seed {seed} is in both {seen[(dataset, int(seed))]} and {f}")
+            seen[(dataset, int(seed))] = f
+            runs.append({"dataset": dataset, "seed": int(seed), "methods": {m: {"sw": v} for m, v in methods.items()}})
+    return runs, sources
 
 
 def ablations(agg: dict) -> list[str]:
@@ -378,7 +415,21 @@ def main() -> int:
     ap.add_argument("--workdir", default="runs/bench_toy2d", help="where the runs' checkpoints go")
     ap.add_argument("--datasets", nargs="*", default=None, help="override the dataset list")
     ap.add_argument("--seeds", nargs="*", type=int, default=None, help="override the seeds (e.g. --seeds 0 1 2)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
+                    help="train nothing: combine the per-seed SW of these result files (other seeds or datasets of "
+                         "this benchmark) into one file of means, standard deviations and the per-seed checks")
     args = ap.parse_args()
+    if args.merge:
+        runs, sources = merge(args.merge)
+        agg = aggregate(runs)
+        ok = {**checks(agg), **seed_checks(runs)}
+        seeds = sorted({r["seed"] for r in runs})
+        write_json(args.out, {"mode": "merged", "seeds": seeds, "sources": sources, "datasets": agg, "checks": ok,
+                              "per_seed": per_seed_sw(runs)}, "toy2d.py", None)
+        for k, v in ok.items():
+            print(f"  [{'PASS' if v else 'FAIL'}] {k}")
+        print(f"wrote {args.out}")
+        return 0
     plan: dict[str, Any] = dict(QUICK if args.quick else FULL)
     if args.datasets:
         plan["datasets"] = args.datasets
@@ -404,8 +455,7 @@ def main() -> int:
     ok = {**checks(agg), **seed_checks(results)}
     report = {"mode": "quick" if args.quick else "full", "seeds": plan["seeds"], "n_eval_samples": plan["n_eval"],
               "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok,
-              "per_seed": {f"{r['dataset']}/seed{r['seed']}": {m: v["sw"] for m, v in r["methods"].items()}
-                           for r in results}}
+              "per_seed": per_seed_sw(results)}
     write_json(args.out, report, "toy2d.py", None)
     cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
             "in_mode_fraction", "sigma_mean", "seconds"]

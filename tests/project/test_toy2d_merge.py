@@ -1,0 +1,64 @@
+"""benchmarks/toy2d.py --merge: runs of other seeds combine into one file of means, standard deviations and
+per-seed checks, and a seed counted twice is refused."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def toy2d(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run: it imports benchmarks/provenance.py
+    spec = importlib.util.spec_from_file_location("toy2d_bench", ROOT / "benchmarks" / "toy2d.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _file(path: Path, per_seed: dict) -> Path:
+    path.write_text(json.dumps({"per_seed": per_seed, "command": f"python benchmarks/toy2d.py --out {path.name}",
+                                "commit": "abc1234"}))
+    return path
+
+
+def _run(dxmi4: float, warm4: float) -> dict:
+    return {"dxmi_4": dxmi4, "warm_4": warm4, "unipc_4": 0.2, "dpmsolver_4": 0.25, "ddim_best_4": 0.3,
+            "dxmi_10": 0.05, "ddpm_1000": 0.04, "dpmsolver_10": 0.08}
+
+
+def test_merge_means_stds_and_seed_checks(toy2d, tmp_path, monkeypatch):
+    a = _file(tmp_path / "a.json", {"moons/seed0": _run(0.10, 0.15)})
+    b = _file(tmp_path / "b.json", {"moons/seed1": _run(0.14, 0.15), "moons/seed2": _run(0.30, 0.25)})
+    out = tmp_path / "m.json"
+    monkeypatch.setattr(sys, "argv", ["benchmarks/toy2d.py", "--merge", str(a), str(b), "--out", str(out)])
+    assert toy2d.main() == 0
+    res = json.loads(out.read_text())
+    moons = res["datasets"]["moons"]
+    assert moons["dxmi_4"]["sw"] == pytest.approx(0.18) and moons["dxmi_4"]["n_seeds"] == 3
+    assert moons["dxmi_4"]["sw_std"] == pytest.approx(0.0864, abs=1e-4)
+    assert res["seeds"] == [0, 1, 2] and [s["file"] for s in res["sources"]] == ["a.json", "b.json"]
+    checks = res["checks"]
+    # seed 2 loses to UniPC (0.30 > 0.2) and to its warm start: 2/3 is below 80 %
+    assert checks["[moons] dxmi_4 below the best solver on >= 80% of seeds (2/3)"] is False
+    assert checks["[moons] dxmi_4 no worse than its warm start on every seed (2/3)"] is False
+    assert checks["[moons] dxmi_10 below the best solver on >= 80% of seeds (3/3)"] is True
+    assert checks["[moons] dxmi_10.sw <= 1.5 * ddpm_1000.sw"] is True
+    assert "command" in res and res["per_seed"]["moons/seed2"]["dxmi_4"] == 0.30
+
+
+def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
+    a = _file(tmp_path / "a.json", {"moons/seed0": _run(0.1, 0.2)})
+    b = _file(tmp_path / "b.json", {"moons/seed0": _run(0.1, 0.2)})
+    with pytest.raises(ValueError, match="moons seed 0 is in both"):
+        toy2d.merge([str(a), str(b)])
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(ValueError, match="no per_seed"):
+        toy2d.merge([str(tmp_path / "c.json")])
