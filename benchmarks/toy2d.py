@@ -368,10 +368,12 @@ def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
     runs: list[dict] = []
     sources: list[dict] = []
     seen: dict[tuple[str, int], str] = {}
+    sizes: set[int] = set()
     for f in files:
         data = json.loads(Path(f).read_text())
         if "per_seed" not in data:
             raise ValueError(f"{f} holds no per_seed figures: not a result of benchmarks/toy2d.py")
+        sizes.add(int(data.get("n_eval_samples", 0)))
         sources.append({"file": Path(f).name, "command": data.get("command"), "commit": data.get("commit")})
         for key, methods in data["per_seed"].items():
             dataset, _, seed = key.rpartition("/seed")
@@ -379,6 +381,13 @@ def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
                 raise ValueError(f"{dataset} seed {seed} is in both {seen[(dataset, int(seed))]} and {f}")
             seen[(dataset, int(seed))] = f
             runs.append({"dataset": dataset, "seed": int(seed), "methods": {m: {"sw": v} for m, v in methods.items()}})
+    if len(sizes) > 1:
+        raise ValueError(f"the files were scored on different sample counts ({sorted(sizes)}): not comparable")
+    n = sizes.pop()
+    if n:  # every row of this benchmark is scored on the same number of samples
+        for r in runs:
+            for v in r["methods"].values():
+                v["n_samples"] = n
     return runs, sources
 
 
@@ -425,6 +434,7 @@ def main() -> int:
         ok = {**checks(agg), **seed_checks(runs)}
         seeds = sorted({r["seed"] for r in runs})
         write_json(args.out, {"mode": "merged", "seeds": seeds, "sources": sources, "datasets": agg, "checks": ok,
+                              "n_eval_samples": runs[0]["methods"][next(iter(runs[0]["methods"]))].get("n_samples"),
                               "per_seed": per_seed_sw(runs)}, "toy2d.py", None)
         for k, v in ok.items():
             print(f"  [{'PASS' if v else 'FAIL'}] {k}")

@@ -23,9 +23,9 @@ def toy2d(monkeypatch):
     return module
 
 
-def _file(path: Path, per_seed: dict) -> Path:
-    path.write_text(json.dumps({"per_seed": per_seed, "command": f"python benchmarks/toy2d.py --out {path.name}",
-                                "commit": "abc1234"}))
+def _file(path: Path, per_seed: dict, n: int = 20000) -> Path:
+    path.write_text(json.dumps({"per_seed": per_seed, "n_eval_samples": n,
+                                "command": f"python benchmarks/toy2d.py --out {path.name}", "commit": "abc1234"}))
     return path
 
 
@@ -52,6 +52,7 @@ def test_merge_means_stds_and_seed_checks(toy2d, tmp_path, monkeypatch):
     assert checks["[moons] dxmi_10 below the best solver on >= 80% of seeds (3/3)"] is True
     assert checks["[moons] dxmi_10.sw <= 1.5 * ddpm_1000.sw"] is True
     assert "command" in res and res["per_seed"]["moons/seed2"]["dxmi_4"] == 0.30
+    assert moons["unipc_4"]["n_samples"] == 20000 and res["n_eval_samples"] == 20000
 
 
 def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
@@ -59,6 +60,9 @@ def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
     b = _file(tmp_path / "b.json", {"moons/seed0": _run(0.1, 0.2)})
     with pytest.raises(ValueError, match="moons seed 0 is in both"):
         toy2d.merge([str(a), str(b)])
+    c = _file(tmp_path / "c2.json", {"moons/seed5": _run(0.1, 0.2)}, n=3000)
+    with pytest.raises(ValueError, match="different sample counts"):
+        toy2d.merge([str(a), str(c)])
     (tmp_path / "c.json").write_text("{}")
     with pytest.raises(ValueError, match="no per_seed"):
         toy2d.merge([str(tmp_path / "c.json")])
