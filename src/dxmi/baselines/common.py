@@ -83,3 +83,27 @@ def initial_states(target: Target, init: Tensor | float, n: int, generator: torc
 def adapt(step: Tensor, acc: Tensor, target_acc: float, rate: float = 0.05) -> Tensor:
     """Per-chain Robbins-Monro style step-size adaptation in log space towards ``target_acc``."""
     return step * torch.exp(rate * (acc - target_acc))
+
+
+@dataclass(frozen=True)
+class Thinning:
+    """Which steps of ``C`` chains run for ``n_steps`` give the kept states: the first half (``n_burn``)
+    adapts and is discarded; from the second half ``per_chain = ceil(n_keep / C)`` states of every chain,
+    one each ``every`` steps."""
+
+    n_burn: int
+    per_chain: int
+    every: int
+
+    @classmethod
+    def plan(cls, n_steps: int, n_keep: int, n_chains: int, what: str) -> Thinning:
+        per_chain = -(-n_keep // n_chains)
+        n_burn = n_steps // 2
+        if n_steps - n_burn < per_chain:
+            raise ValueError(f"{what}: {n_steps - n_burn} kept steps per chain cannot give {per_chain} states each "
+                             f"(n_keep={n_keep}, {n_chains} chains): run more steps or more chains")
+        return cls(n_burn, per_chain, (n_steps - n_burn) // per_chain)
+
+    def keeps(self, i: int, n_kept: int) -> bool:
+        """Whether the states after step ``i`` (0-based) are kept, ``n_kept`` rounds being kept already."""
+        return i >= self.n_burn and (i - self.n_burn + 1) % self.every == 0 and n_kept < self.per_chain

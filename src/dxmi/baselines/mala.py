@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import CountedEnergy, MCMCResult, initial_states
+from dxmi.baselines.common import CountedEnergy, MCMCResult, Thinning, initial_states
 from dxmi.baselines.common import adapt as adapt_step
 from dxmi.nets.mlp import check_shape
 from dxmi.targets.base import Target
@@ -118,12 +118,8 @@ def mala_thinned(target: Target, x0: Tensor, n_steps: int, n_keep: int, step_siz
     """
     check_shape("mala_thinned x0", x0, (None, target.dim))
     n_chains = x0.shape[0]
-    per_chain = -(-n_keep // n_chains)
-    n_burn = n_steps // 2
-    if n_steps - n_burn < per_chain:
-        raise ValueError(f"mala_thinned: {n_steps - n_burn} kept steps per chain cannot give {per_chain} "
-                         f"states each (n_keep={n_keep}, {n_chains} chains): run more steps or more chains")
-    every = (n_steps - n_burn) // per_chain
+    plan = Thinning.plan(n_steps, n_keep, n_chains, "mala_thinned")
+    n_burn = plan.n_burn
     chains = MALAChains(target, x0, step_size, target_acceptance)
     kept: list[Tensor] = []
     accepted = torch.zeros(n_chains, device=x0.device)
@@ -131,8 +127,8 @@ def mala_thinned(target: Target, x0: Tensor, n_steps: int, n_keep: int, step_siz
         acc = chains.step(generator, adapt=i < n_burn)
         if i >= n_burn:
             accepted += acc.float()
-            if (i - n_burn + 1) % every == 0 and len(kept) < per_chain:
-                kept.append(chains.x)
+        if plan.keeps(i, len(kept)):
+            kept.append(chains.x)
     rate = float(accepted.mean() / max(1, n_steps - n_burn))
     return MCMCResult(samples=torch.cat(kept)[:n_keep], acceptance=rate, n_energy_evals=chains.n_energy_evals,
                       step_size=float(chains.h.mean()))

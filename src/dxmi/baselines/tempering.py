@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dxmi.baselines.common import MCMCResult, initial_states
+from dxmi.baselines.common import MCMCResult, Thinning, initial_states
 from dxmi.baselines.mala import MALAChains
 from dxmi.targets.base import Target
 
@@ -90,12 +90,8 @@ def parallel_tempering(target: Target, x0: Tensor, n_steps: int, n_keep: int, le
     if x0.dim() != 2 or x0.shape[0] % levels:
         raise ValueError(f"parallel tempering: x0 must be (C * {levels}, D) start states, got {tuple(x0.shape)}")
     ladders = x0.shape[0] // levels
-    per_ladder = -(-n_keep // ladders)
-    n_burn = n_steps // 2
-    if n_steps - n_burn < per_ladder:
-        raise ValueError(f"parallel tempering: {n_steps - n_burn} kept sweeps per ladder cannot give {per_ladder} "
-                         f"states each (n_keep={n_keep}, {ladders} ladders): run more sweeps or more ladders")
-    every = (n_steps - n_burn) // per_ladder
+    plan = Thinning.plan(n_steps, n_keep, ladders, "parallel tempering (steps are sweeps, chains are ladders)")
+    n_burn = plan.n_burn
     betas = geometric_ladder(levels, t_max)
     chains = MALAChains(target, x0, step_size, target_acceptance, beta=betas.repeat_interleave(ladders))
     kept: list[Tensor] = []
@@ -110,8 +106,8 @@ def parallel_tempering(target: Target, x0: Tensor, n_steps: int, n_keep: int, le
             accepted += acc.float()
             swaps += sw.float().sum(1)
             proposed[parity::2] += ladders
-            if (i - n_burn + 1) % every == 0 and len(kept) < per_ladder:
-                kept.append(chains.x[:ladders])
+        if plan.keeps(i, len(kept)):
+            kept.append(chains.x[:ladders])
     rate = float(accepted.mean() / max(1, n_steps - n_burn))
     swap_rate = tuple(float(s / p) if p > 0 else float("nan") for s, p in zip(swaps, proposed, strict=True))
     return TemperingResult(samples=torch.cat(kept)[:n_keep], acceptance=rate, n_energy_evals=chains.n_energy_evals,
