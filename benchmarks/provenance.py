@@ -20,20 +20,36 @@ from typing import Any
 
 
 def git_commit() -> str | None:
-    """The short hash of the checkout's HEAD (None outside a git checkout): stored with every result."""
+    """The short hash of the checkout's HEAD (None outside a git checkout), with ``-dirty`` appended when
+    ``src/`` or ``benchmarks/`` hold uncommitted changes (the code that ran is then not that commit's)."""
+    root = Path(__file__).resolve().parents[1]
     try:
-        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                           text=True, timeout=10)
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                           timeout=10)
+        if r.returncode != 0 or not r.stdout.strip():
+            return None
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks"],
+                                 cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return (r.stdout.strip() or None) if r.returncode == 0 else None
+    return r.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
+
+
+#: the commit when the benchmark started (imported): a result written hours later names the code that ran,
+#: not whatever was committed meanwhile
+STARTED_AT = git_commit()
 
 
 def made_by(script: str, argv: list[str] | None) -> dict[str, str | None]:
     """The command (``python benchmarks/<script> ARGS``; ARGS are ``sys.argv[1:]`` where ``argv`` is None)
-    and the commit that make a result, stored with it."""
+    and the commit the run started from (:data:`STARTED_AT`), stored with its result."""
     args = sys.argv[1:] if argv is None else argv
-    return {"command": shlex.join(["python", f"benchmarks/{script}", *args]), "commit": git_commit()}
+    return {"command": shlex.join(["python", f"benchmarks/{script}", *args]), "commit": STARTED_AT}
+
+
+def stamp_of(result: dict[str, Any]) -> dict[str, str | None]:
+    """The command and commit stored in a result read back (for a file made from other results)."""
+    return {"command": result.get("command"), "commit": result.get("commit")}
 
 
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any], script: str, argv: list[str] | None) -> Path:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provenance import write_json
+from provenance import stamp_of, write_json
 
 # 20000 evaluation samples: at 3000 the SW between two independent draws of the data (the "data" row)
 # is ~0.08 on 8gaussians, larger than the 1000-step DDPM's, so a check against the DDPM would read noise.
@@ -374,7 +374,7 @@ def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
         if "per_seed" not in data:
             raise ValueError(f"{f} holds no per_seed figures: not a result of benchmarks/toy2d.py")
         sizes.add(int(data.get("n_eval_samples", 0)))
-        sources.append({"file": Path(f).name, "command": data.get("command"), "commit": data.get("commit")})
+        sources.append({"file": Path(f).name, **stamp_of(data)})
         for key, methods in data["per_seed"].items():
             dataset, _, seed = key.rpartition("/seed")
             if (dataset, int(seed)) in seen:

@@ -27,7 +27,8 @@ def test_made_by_names_the_script_its_arguments_and_the_commit():
     stamp = provenance.made_by("toy2d.py", ["--quick", "--out", "results/x.json"])
     assert stamp["command"] == "python benchmarks/toy2d.py --quick --out results/x.json"
     assert set(stamp) == {"command", "commit"}
-    assert stamp["commit"] is None or re.fullmatch(r"[0-9a-f]{4,40}", stamp["commit"])
+    assert stamp["commit"] is None or re.fullmatch(r"[0-9a-f]{4,40}(-dirty)?", stamp["commit"])
+    assert stamp["commit"] == provenance.STARTED_AT  # the code the run started from, not a later HEAD
     assert provenance.made_by("vgs.py", [])["command"] == "python benchmarks/vgs.py"
 
 
@@ -42,6 +43,25 @@ def test_git_commit_is_none_without_git(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", no_git)
     assert provenance.git_commit() is None
+
+
+def test_git_commit_marks_uncommitted_code(monkeypatch):
+    class Done:
+        def __init__(self, out: str):
+            self.stdout, self.returncode = out, 0
+
+    calls: list[list[str]] = []
+
+    def fake_git(args, **kwargs):
+        calls.append(args)
+        return Done("abc1234\n") if "rev-parse" in args else Done(status)
+
+    monkeypatch.setattr(subprocess, "run", fake_git)
+    status = ""
+    assert provenance.git_commit() == "abc1234"
+    status = " M src/dxmi/baselines/mala.py\n"
+    assert provenance.git_commit() == "abc1234-dirty"
+    assert calls[-1][-2:] == ["src", "benchmarks"]  # only code counts, not docs or results
 
 
 def test_write_json_writes_payload_command_and_commit_and_no_temp_file(tmp_path):
