@@ -53,6 +53,8 @@ def test_merge_means_stds_and_seed_checks(toy2d, tmp_path, monkeypatch):
     assert checks["[moons] dxmi_10.sw <= 1.5 * ddpm_1000.sw"] is True
     assert "command" in res and res["per_seed"]["moons/seed2"]["dxmi_4"] == 0.30
     assert moons["unipc_4"]["n_samples"] == 20000 and res["n_eval_samples"] == 20000
+    assert res["seed_counts"]["moons"] == {"n_seeds": 3, "dxmi_4_below_solver": 2, "dxmi_4_kept_start": 2,
+                                           "dxmi_10_below_solver": 3}
 
 
 def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
