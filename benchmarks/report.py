@@ -347,10 +347,13 @@ SOLVER_NAMES = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m
 _PT = "parallel tempering ({{{t}.pt.chains}} ladders of {{{t}.pt.levels}}, t_max {{{t}.pt.t_max}})"
 
 
-def _vgs_quick(file: str, seed: int, target: str, name: str, metric: str, label: str, ours: str) -> Row:
+def _vgs_quick(file: str, seed: int, target: str, name: str, metric: str, label: str, ours: str,
+               tempering: bool = False) -> Row:
     """One target of a quick VGS benchmark file: VGS against the paper's one-step TD, the MCMC
-    baselines at the same number of energy evaluations and the reference floor."""
+    baselines at the same number of energy evaluations (parallel tempering where the file has it) and
+    the reference floor."""
     t = f"targets.{target}"
+    pt = (Num(f"{t}.pt.{metric}", _PT.format(t=t)),) if tempering else ()
     return Row(file, f"{name}, seed {seed}, {label}, {{{t}.vgs.n_energy_evals}} energy evaluations",
                Num(f"{t}.vgs.{metric}", ours),
                (Num(f"{t}.vgs_td0.{metric}", "the paper's one-step TD"),
@@ -358,6 +361,7 @@ def _vgs_quick(file: str, seed: int, target: str, name: str, metric: str, label:
                 Num(f"{t}.hmc.{metric}", "HMC"),
                 Num(f"{t}.mala_long.{metric}",
                     "{" + t + ".mala_long.chains} long MALA chains ({" + t + ".mala_long.steps} steps)"),
+                *pt,
                 Num(f"{t}.mala_same_steps.{metric}", "MALA with T steps ({" + t + ".mala_same_steps.n_energy_evals}"
                     " evaluations)"),
                 Num(f"{t}.reference.{metric}", "reference floor")))
@@ -382,6 +386,7 @@ def _vgs_dw4_paper(file: str, seed: int, metric: str, label: str) -> Row:
                                                                               "reference floor")))
 
 
+_TOY2D = ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings", "swissroll")
 _VGS_SEEDS = ("vgs_quick.json", "vgs_quick_seed1.json", "vgs_quick_seed2.json")
 _VGS_TARGETS = (("gmm", "GMM (9 modes)", "sinkhorn", "Sinkhorn (exact OT) ↓", "VGS, TD(λ)"),
                 ("funnel", "funnel", "tvd_e", "TVD-E ↓", "VGS, TD(λ) + replay"),
@@ -487,7 +492,8 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
         Row("vgs_quick.json", "DW-4 particles, TVD-E ↓, {" + _V + ".vgs.n_energy_evals} energy evaluations for VGS",
             Num(f"{_V}.vgs.tvd_e", "VGS"),
             (Num(f"{_V}.mala.tvd_e", "MALA"), Num(f"{_V}.hmc.tvd_e", "HMC"),
-             Num(f"{_V}.mala_long.tvd_e", "{" + _V + ".mala_long.chains} long MALA chains")),
+             Num(f"{_V}.mala_long.tvd_e", "{" + _V + ".mala_long.chains} long MALA chains"),
+             Num(f"{_V}.pt.tvd_e", "parallel tempering")),
             note="(about as many each)"),
         Row("mate_cost.json", "memory step time, T = 1000 over T = 100",
             Num("checks.mate_step_1000_over_100", "MATE", unit="x"),
@@ -502,17 +508,31 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
     "toy2d_datasets": tuple(FewStep("toy2d_quick.json", d, d, "sw", "sliced Wasserstein ↓")
                             for d in ("8gaussians", "2spirals", "checkerboard", "moons", "pinwheel", "rings",
                                       "swissroll")),
+    # docs/dxmi.md: seeds 0, 1 and 2 of every 2D preset (the runs of each seed merged: means ± stds)
+    "toy2d_3seeds": (
+        *(FewStep("toy2d_quick_3seeds.json", d, f"{d}, mean ± std over seeds 0, 1, 2", "sw", "sliced Wasserstein ↓")
+          for d in _TOY2D),
+        *(Row("toy2d_quick_3seeds.json", f"{d}: on how many of the {{seed_counts.{d}.n_seeds}} seeds DxMI is below "
+              "the best solver at its NFE",
+              Num(f"seed_counts.{d}.dxmi_4_below_solver", "4 steps"),
+              (Num(f"seed_counts.{d}.dxmi_10_below_solver", "10 steps"),
+               Num(f"seed_counts.{d}.dxmi_4_kept_start", "seeds with DxMI-4 no worse than its warm start"),
+               Num(f"seed_counts.{d}.dxmi_10_kept_start", "with DxMI-10 no worse than its warm start")))
+          for d in _TOY2D),
+    ),
     # docs/dxmi.md: the same benchmark on seeds 1 and 2 of two presets (means over the two seeds)
     "toy2d_more_seeds": tuple(FewStep("toy2d_quick_seeds1-2.json", d, f"{d}, mean of seeds 1 and 2", "sw",
                                       "sliced Wasserstein ↓") for d in ("moons", "pinwheel")),
     # docs/vgs.md, "Measured": the quick benchmark's targets over its seeds
-    "vgs_seeds": tuple(_vgs_quick(f, k, *t) for t in _VGS_TARGETS for k, f in enumerate(_VGS_SEEDS)),
+    "vgs_seeds": tuple(_vgs_quick(f, k, *t, tempering=k == 0) for t in _VGS_TARGETS
+                       for k, f in enumerate(_VGS_SEEDS)),
     # docs/vgs.md, "Measured": the seed-0 run's other figures (mode weights, log Z)
     "vgs_quick_more": (
         Row("vgs_quick.json", "GMM, seed 0, Δstd ↓ (error of the mode weights)",
             Num("targets.gmm.vgs.delta_std", "VGS, TD(λ)"),
             (Num("targets.gmm.vgs_td0.delta_std", "the paper's one-step TD"), Num("targets.gmm.mala.delta_std", "MALA"),
              Num("targets.gmm.hmc.delta_std", "HMC"), Num("targets.gmm.mala_long.delta_std", "long MALA chains"),
+             Num("targets.gmm.pt.delta_std", "parallel tempering"),
              Num("targets.gmm.reference.delta_std", "reference floor"))),
         *(Row("vgs_quick.json", f"{name} (normalised: log Z = 0), seed 0, log Z from path weights",
               Num(f"targets.{t}.vgs.log_z", "VGS, TD(λ)"),
@@ -551,6 +571,8 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
             Num(f"{_LJ}.vgs.{m}", "VGS"),
             (Num(f"{_LJ}.mala.{m}", "MALA" + (" (acceptance {" + _LJ + ".mala.acceptance})" if m == "w2" else "")),
              Num(f"{_LJ}.hmc.{m}", "HMC" + (" (acceptance {" + _LJ + ".hmc.acceptance})" if m == "w2" else "")),
+             Num(f"{_LJ}.mala_long.{m}", "{" + _LJ + ".mala_long.chains} long MALA chains"),
+             Num(f"{_LJ}.pt.{m}", _PT.format(t=_LJ)),
              Num(f"{_LJ}.reference.{m}", "reference floor")))
         for m, label in (("w2", "W2 ↓ (paper: 4.167)"), ("tvd_e", "TVD-E ↓ (paper: 0.112)"),
                          ("tvd_d", "TVD-D ↓ (paper: 0.014)"))),
