@@ -100,13 +100,17 @@ def _tempering_row(target: Target, budget: int, x0: torch.Tensor, ref: torch.Ten
     scores: dict[str, float] = {}
     t0 = time.perf_counter()
     for levels, t_max in PT_LADDERS:
+        if (steps - steps // 2) * (LONG_CHAINS // levels) < n_eval:
+            continue  # too few sweeps for n_eval states from this many ladders (a small budget)
         pt = ParallelTempering(target, steps, chains=LONG_CHAINS // levels, levels=levels, t_max=t_max,
                                step_size=0.05, init=x0)
         res = pt.sample(n_eval, torch.Generator().manual_seed(seed + 9))
         scores[f"{levels}x{t_max:g}"] = _validation_score(target, res.samples, val)
     search_s = time.perf_counter() - t0
-    best = min(scores, key=scores.__getitem__)
-    levels, t_max = PT_LADDERS[list(scores).index(best)]
+    if not scores:
+        raise ValueError(f"parallel tempering: a budget of {budget} evaluations gives no ladder {n_eval} states")
+    levels, t_max = min(((k, t) for k, t in PT_LADDERS if f"{k}x{t:g}" in scores),
+                        key=lambda kt: scores[f"{kt[0]}x{kt[1]:g}"])
     t0 = time.perf_counter()
     res = ParallelTempering(target, steps, chains=LONG_CHAINS // levels, levels=levels, t_max=t_max,
                             step_size=0.05, init=x0).sample(n_eval, torch.Generator().manual_seed(seed + 10))
@@ -141,6 +145,31 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
         cfg0 = make_config(name, base + list(extra or []) + [f"seed={seed}"])
         rows["vgs_td0"], _ = _vgs_row(target, cfg0, ref, n_eval, seed, work / f"{name}_td0")
 
+    rows.update(baseline_rows(target, cfg, budget, ref, n_eval, seed))
+
+    # The trained sampler's own start, x_0 = s_init z (learned s_init, no step): what the T learned
+    # value-gradient steps add over it.
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        x_start = algo.sampler.initial(n_eval, torch.Generator().manual_seed(seed + 2))
+    rows["init"] = {**_metrics(target, x_start, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
+
+    t0 = time.perf_counter()
+    rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
+
+    if target.log_z is not None:
+        for r in rows.values():
+            if "log_z" in r:
+                r["log_z_error"] = abs(r["log_z"] - target.log_z)
+    return rows
+
+
+def baseline_rows(target: Target, cfg: VGSConfig, budget: int, ref: torch.Tensor, n_eval: int,
+                  seed: int) -> dict[str, dict[str, Any]]:
+    """The MCMC / AIS rows at ``budget`` energy evaluations (the VGS run's), from ``cfg.s_init`` starts,
+    scored against ``ref``: ``mala``, ``mala_long``, ``hmc``, ``mala_same_steps`` (``cfg.num_steps``
+    steps), ``ais`` (normalised synthetic targets) and ``pt`` (ladder chosen on validation)."""
+    rows: dict[str, dict[str, Any]] = {}
     steps = max(1, budget // n_eval - 1)
     long_steps = budget // LONG_CHAINS - 1
     iters = max(1, steps // HMC_LEAPFROG)
@@ -172,20 +201,6 @@ def run_target(name: str, quick: bool, n_eval: int, seed: int, work: Path,
     # The same budget on parallel tempering, its ladder chosen on validation.
     rows["pt"] = _tempering_row(target, budget, x0, ref, n_eval, seed)
 
-    # The trained sampler's own start, x_0 = s_init z (learned s_init, no step): what the T learned
-    # value-gradient steps add over it.
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        x_start = algo.sampler.initial(n_eval, torch.Generator().manual_seed(seed + 2))
-    rows["init"] = {**_metrics(target, x_start, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
-
-    t0 = time.perf_counter()
-    rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
-
-    if target.log_z is not None:
-        for r in rows.values():
-            if "log_z" in r:
-                r["log_z_error"] = abs(r["log_z"] - target.log_z)
     return rows
 
 

@@ -2,13 +2,16 @@
 
     python benchmarks/vgs_budget.py --target dw4 --batch-sizes 32,64,128,256 --out results/vgs_budget_dw4.json
     python benchmarks/vgs_budget.py --target funnel --vary iterations --values 331,662,1324 --out ...
+    python benchmarks/vgs_budget.py --target dw4 --budgets 29600,106400,413600 --out ...   # MCMC rows only
 
 For each value of the varied VGS setting (``--vary``, default the training batch size B; the quick
 settings of ``benchmarks/vgs.py`` otherwise), VGS is trained, and the MCMC baselines are run with the
 same total number of energy evaluations (training + drawing the evaluation samples), exactly as in
 ``benchmarks/vgs.py``. The budget grows linearly in B or in the iterations. Written per budget:
 ``tvd_e``, ``w2`` / ``sinkhorn`` and ``n_energy_evals`` of each method, and the reference floor. A
-plot (``--plot FILE.png``, needs matplotlib) draws TVD-E against each method's energy evaluations.
+plot (``--plot FILE.png``, needs matplotlib) draws TVD-E against each method's energy evaluations and
+against wall time. ``--budgets`` trains no VGS and runs only the MCMC rows (parallel tempering
+included) at the given budgets, e.g. those of an earlier sweep's VGS rows.
 """
 
 from __future__ import annotations
@@ -22,11 +25,25 @@ from typing import Any
 
 import torch
 
+from dxmi.algorithms.vgs import make_config
+from dxmi.targets import make_target
 from provenance import write_json
-from vgs import run_target  # benchmarks/ is on sys.path when this script runs
+from vgs import OURS, QUICK, _metrics, _references, baseline_rows, run_target  # benchmarks/ is on sys.path
 
 #: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
 METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
+
+
+def mcmc_at_budget(name: str, budget: int, n_eval: int, seed: int, extra: list[str]) -> dict[str, dict[str, Any]]:
+    """The MCMC rows of ``benchmarks/vgs.py`` at a given budget (no VGS trained) and the reference floor,
+    with the quick settings' start scale and the same references and seeds as a full sweep."""
+    target = make_target(name)
+    cfg = make_config(name, QUICK[name] + OURS.get(name, []) + extra + [f"seed={seed}"])
+    ref, floor = _references(target, n_eval, seed + 1)
+    rows = baseline_rows(target, cfg, budget, ref, n_eval, seed)
+    t0 = time.perf_counter()
+    rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,28 +58,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/vgs_budget.json")
     p.add_argument("--plot", default=None, help="optional PNG of TVD-E against energy evaluations")
+    p.add_argument("--budgets", default=None, metavar="N,N,...",
+                   help="train no VGS: run only the MCMC rows at these energy budgets (e.g. the n_energy_evals of "
+                        "an earlier sweep's VGS rows), from the quick settings' start scale")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        sizes = [int(b) for b in args.values.split(",")]
+        sizes = [int(b) for b in (args.budgets or args.values).split(",")]
     except ValueError:
-        p.error(f"--values expects comma-separated integers, got {args.values!r}")
+        p.error(f"--values / --budgets expect comma-separated integers, got {args.budgets or args.values!r}")
     rows: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vgs_budget_") as tmp:
         for b in sizes:
-            res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"v{b}",
-                             list(args.overrides) + [f"{args.vary}={b}"])
-            row: dict[str, Any] = {args.vary: b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
+            if args.budgets:
+                res = mcmc_at_budget(args.target, b, args.n_eval, args.seed, list(args.overrides))
+                row: dict[str, Any] = {"n_energy_evals": b}
+            else:
+                res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"v{b}",
+                                 list(args.overrides) + [f"{args.vary}={b}"])
+                row = {args.vary: b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
             methods = [m for m in METHODS if m in res]
             for m in methods:
                 row[m] = {k: v for k, v in res[m].items()
                           if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds", "n_energy_evals", "levels",
                                    "t_max")}
             rows.append(row)
-            print(f"[{time.perf_counter() - t_start:.0f}s] {args.vary}={b} evals={row['n_energy_evals']} "
+            label = "budget" if args.budgets else args.vary
+            print(f"[{time.perf_counter() - t_start:.0f}s] {label}={b} evals={row['n_energy_evals']} "
                   + " ".join(f"{m}={row[m]['tvd_e']:.3f}" for m in methods), flush=True)
             write_json(out, {"target": args.target, "rows": rows, "seed": args.seed,
                              "seconds_total": time.perf_counter() - t_start, "threads": 1}, "vgs_budget.py", argv)
