@@ -21,12 +21,16 @@ samples. The ``data`` row is a second, independent draw of the data scored like 
 noise floor of each metric at that sample size. About an hour with two workers on the 2-core CPU.
 
 Threads are fixed to 1 per worker. The DDPMs are trained first (one job per dataset and seed), then
-the baselines and every trained method run as separate jobs in ``--workers`` processes.
+the baselines and every trained method run as separate jobs in ``--workers`` processes. Each finished
+job is appended to ``OUT.parts.jsonl``; after an interruption, the same command with ``--resume`` (and
+the same ``--workdir``, whose DDPMs are loaded, not retrained) runs only the jobs that had not finished.
+``--merge FILE ...`` combines the per-seed figures of several runs into one file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -381,8 +385,6 @@ def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
     """The per-seed figures (``per_seed``: the SW of every row) of several result files of this benchmark,
     as one list of runs ``{"dataset", "seed", "methods": {m: {"sw"}}}``, and each file's name, command and
     commit. A (dataset, seed) found in two files is an error (it would be counted twice)."""
-    import json
-
     runs: list[dict] = []
     sources: list[dict] = []
     seen: dict[tuple[str, int], str] = {}
@@ -424,14 +426,68 @@ def ablations(agg: dict) -> list[str]:
     return lines
 
 
-def run_parallel(fn: Callable[[Any], Any], jobs: list, workers: int) -> list:
-    """``[fn(j) for j in jobs]`` (same order), in ``workers`` spawned processes when ``workers > 1``."""
+def _indexed(args: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    fn, i, job = args
+    return i, fn(job)
+
+
+def run_parallel(fn: Callable[[Any], Any], jobs: list, workers: int,
+                 on_result: Callable[[int, Any], None] | None = None) -> list:
+    """``[fn(j) for j in jobs]`` (same order), in ``workers`` spawned processes when ``workers > 1``;
+    ``on_result(i, result)`` is called in the parent as each job finishes (so finished work can be kept)."""
+    out: list = [None] * len(jobs)
     if workers <= 1:
-        return [fn(j) for j in jobs]
+        done = ((i, fn(j)) for i, j in enumerate(jobs))
+        for i, r in done:
+            out[i] = r
+            if on_result is not None:
+                on_result(i, r)
+        return out
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(workers) as pool:
-        return pool.map(fn, jobs, chunksize=1)
+        for i, r in pool.imap_unordered(_indexed, [(fn, i, j) for i, j in enumerate(jobs)], chunksize=1):
+            out[i] = r
+            if on_result is not None:
+                on_result(i, r)
+    return out
+
+
+class PartsLog:
+    """The finished phase-2 jobs of a run, one JSON line each (``OUT.parts.jsonl``, flushed and fsynced as
+    each job ends), so that an interrupted run loses only the jobs in flight: ``--resume`` reuses the
+    lines written under the same plan. Removed once the run's result file is written."""
+
+    def __init__(self, out: str, plan: dict):
+        self.path = Path(out).with_suffix(".parts.jsonl")
+        self.plan = json.dumps(plan, sort_keys=True)
+
+    def load(self) -> dict[tuple[str, int, str], dict]:
+        """The finished jobs ``(dataset, seed, part) -> result`` of this plan (lines of another plan and a
+        torn last line are skipped)."""
+        done: dict[tuple[str, int, str], dict] = {}
+        if not self.path.exists():
+            return done
+        for line in self.path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the line being written when the run was stopped
+            if entry.get("plan") == self.plan:
+                done[(entry["dataset"], entry["seed"], entry["part"])] = entry["result"]
+        return done
+
+    def append(self, dataset: str, seed: int, part: str, result: dict) -> None:
+        line = json.dumps({"dataset": dataset, "seed": seed, "part": part, "plan": self.plan, "result": result},
+                          default=float)  # numpy scalars among the metrics
+        torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
+        with self.path.open("a") as f:
+            f.write(("\n" if torn else "") + line + "\n")  # a line cut by a kill stays a line of its own
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def main() -> int:
@@ -442,6 +498,8 @@ def main() -> int:
     ap.add_argument("--workdir", default="runs/bench_toy2d", help="where the runs' checkpoints go")
     ap.add_argument("--datasets", nargs="*", default=None, help="override the dataset list")
     ap.add_argument("--seeds", nargs="*", type=int, default=None, help="override the seeds (e.g. --seeds 0 1 2)")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the jobs an interrupted run of the same plan finished (OUT.parts.jsonl)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
                     help="train nothing: combine the per-seed SW of these result files (other seeds or datasets of "
                          "this benchmark) into one file of means, standard deviations and the per-seed checks")
@@ -470,12 +528,25 @@ def main() -> int:
     pre = run_parallel(pretrain_job, [(d, s, plan, args.workdir) for d, s in pairs], args.workers)
     jobs = [(d, s, plan, args.workdir, part, pre_s) for (d, s), pre_s in zip(pairs, pre)
             for part in ["baselines", *methods_for(d, plan)]]
-    # run the longest first, then put the parts back in the jobs' order (baselines, then methods)
-    longest_first = sorted(range(len(jobs)), key=lambda i: estimated_seconds(jobs[i][0], jobs[i][4], plan),
-                           reverse=True)
-    parts: list[dict] = [{}] * len(jobs)
-    for i, part in zip(longest_first, run_parallel(method_job, [jobs[i] for i in longest_first], args.workers)):
+    # finished jobs of an interrupted run of this plan (--resume), then the rest, the longest first; the
+    # parts go back in the jobs' order (baselines, then methods)
+    log = PartsLog(args.out, plan)
+    done = log.load() if args.resume else {}
+    if not args.resume and log.path.exists():
+        ap.error(f"{log.path} holds the finished jobs of an interrupted run: pass --resume to reuse them, "
+                 "or remove it to start again")
+    parts: list[dict] = [done.get((d, s, part), {}) for d, s, _, _, part, _ in jobs]
+    todo = sorted((i for i in range(len(jobs)) if not parts[i]),
+                  key=lambda i: estimated_seconds(jobs[i][0], jobs[i][4], plan), reverse=True)
+    if done:
+        print(f"reusing {len(jobs) - len(todo)} finished jobs from {log.path}", flush=True)
+
+    def keep(k: int, part: dict) -> None:
+        i = todo[k]
         parts[i] = part
+        log.append(jobs[i][0], jobs[i][1], jobs[i][4], part)
+
+    run_parallel(method_job, [jobs[i] for i in todo], args.workers, on_result=keep)
     merged: dict[tuple[str, int], dict] = {p: {"dataset": p[0], "seed": p[1], "methods": {}} for p in pairs}
     for r in parts:
         merged[(r["dataset"], r["seed"])]["methods"].update(r["methods"])
@@ -486,6 +557,7 @@ def main() -> int:
               "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok,
               "per_seed": per_seed_sw(results)}
     write_json(args.out, report, "toy2d.py", None)
+    log.remove()
     cols = ["sw", "mmd", "energy_distance", "recall", "modes_covered", "effective_modes", "within_mode_std",
             "in_mode_fraction", "sigma_mean", "seconds"]
     width = max(len(c) for c in cols) + 2  # every header keeps a gap to the next

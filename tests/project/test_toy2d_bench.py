@@ -68,3 +68,29 @@ def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
     (tmp_path / "c.json").write_text("{}")
     with pytest.raises(ValueError, match="no per_seed"):
         toy2d.merge([str(tmp_path / "c.json")])
+
+
+def test_parts_log_keeps_finished_jobs_of_the_same_plan(toy2d, tmp_path):
+    import numpy as np
+
+    plan = {"datasets": ["moons"], "seeds": [1], "n_eval": 20000}
+    log = toy2d.PartsLog(str(tmp_path / "r.json"), plan)
+    assert log.path.name == "r.parts.jsonl" and log.load() == {}
+    log.append("moons", 1, "dxmi_4", {"methods": {"dxmi_4": {"sw": np.float32(0.1)}}})
+    log.append("moons", 1, "baselines", {"methods": {"ddim_4": {"sw": 0.3}}})
+    with log.path.open("a") as f:
+        f.write('{"dataset": "moons", "seed": 1, "part": "gcd')  # torn by a kill mid-write
+    other = toy2d.PartsLog(str(tmp_path / "r.json"), {**plan, "n_eval": 3000})
+    other.append("moons", 1, "gcd_4", {"methods": {}})  # another plan's line is not reused
+    done = log.load()
+    assert set(done) == {("moons", 1, "dxmi_4"), ("moons", 1, "baselines")}
+    assert done[("moons", 1, "dxmi_4")]["methods"]["dxmi_4"]["sw"] == pytest.approx(0.1)
+    assert set(other.load()) == {("moons", 1, "gcd_4")}
+    log.remove()
+    assert not log.path.exists()
+
+
+def test_run_parallel_reports_each_job_as_it_ends(toy2d):
+    seen: list[tuple[int, int]] = []
+    out = toy2d.run_parallel(abs, [-3, 4, -5], 1, on_result=lambda i, r: seen.append((i, r)))
+    assert out == [3, 4, 5] and seen == [(0, 3), (1, 4), (2, 5)]
