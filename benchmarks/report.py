@@ -510,8 +510,8 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                                       "swissroll")),
     # docs/dxmi.md: seeds 0, 1 and 2 of every 2D preset (the runs of each seed merged: means ± stds)
     "toy2d_3seeds": (
-        *(FewStep("toy2d_quick_3seeds.json", d, f"{d}, mean ± std over seeds 0, 1, 2", "sw", "sliced Wasserstein ↓")
-          for d in _TOY2D),
+        *(FewStep("toy2d_quick_3seeds.json", d, f"{d}, mean over {{seed_counts.{d}.n_seeds}} seed(s)", "sw",
+                  "sliced Wasserstein ↓") for d in _TOY2D),
         *(Row("toy2d_quick_3seeds.json", f"{d}: on how many of the {{seed_counts.{d}.n_seeds}} seeds DxMI is below "
               "the best solver at its NFE",
               Num(f"seed_counts.{d}.dxmi_4_below_solver", "4 steps"),
@@ -520,9 +520,6 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                Num(f"seed_counts.{d}.dxmi_10_kept_start", "with DxMI-10 no worse than its warm start")))
           for d in _TOY2D),
     ),
-    # docs/dxmi.md: the same benchmark on seeds 1 and 2 of two presets (means over the two seeds)
-    "toy2d_more_seeds": tuple(FewStep("toy2d_quick_seeds1-2.json", d, f"{d}, mean of seeds 1 and 2", "sw",
-                                      "sliced Wasserstein ↓") for d in ("moons", "pinwheel")),
     # docs/vgs.md, "Measured": the quick benchmark's targets over its seeds
     "vgs_seeds": tuple(_vgs_quick(f, k, *t, tempering=k == 0) for t in _VGS_TARGETS
                        for k, f in enumerate(_VGS_SEEDS)),
@@ -805,7 +802,7 @@ def few_step_rows(spec: FewStep, src: Source) -> list[tuple[str, str, str]]:
         m = ddpm.get("n_samples")
         fewer = f", fewer than the {num(n)} of the others" if m is not None and n is not None and m < n else ""
         cells.append(f"1000-step DDPM {fig(ddpm)}" + (f" ({num(m)} samples{fewer})" if m else ""))
-        title = f"{spec.data}, {T} steps, {spec.metric_label}" + (f", {num(n)} samples" if n else "")
+        title = f"{src.text(spec.data)}, {T} steps, {spec.metric_label}" + (f", {num(n)} samples" if n else "")
         rows.append((title, f"DxMI-{T} **{fig(ours)}**", ", ".join(cells)))
     return rows
 
