@@ -59,15 +59,19 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any], script: st
     renamed over it, so an interrupted run leaves the last complete file (or none), never half of one.
     """
     out = Path(path)
+    _write_atomic(out, json.dumps({**payload, **made_by(script, argv)}, indent=2) + "\n")
+    return out
+
+
+def _write_atomic(out: Path, text: str) -> None:
+    """``text`` to ``out`` through a temporary file beside it and a rename (the parent folder is made)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({**payload, **made_by(script, argv)}, indent=2) + "\n"
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return out
 
 
 def portable_command(command: str, out: str) -> str:
@@ -105,13 +109,7 @@ def publish(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[P
         if not isinstance(data, dict) or "command" not in data:
             raise ValueError(f"publish: {s} holds no 'command': only benchmark results can be published")
         data["command"] = portable_command(str(data["command"]), dest_p.as_posix())
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = d.with_name(f"{d.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-            os.replace(tmp, d)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write_atomic(d, json.dumps(data, indent=2) + "\n")
         written.append(d)
     for png in sorted(src_p.parent.glob(f"{src_p.stem}_*_samples.png")):
         target = dest_p.with_name(dest_p.stem + png.name[len(src_p.stem):])

@@ -28,7 +28,7 @@ import torch
 from dxmi.algorithms.vgs import make_config
 from dxmi.targets import make_target
 from provenance import write_json
-from vgs import OURS, QUICK, _metrics, _references, baseline_rows, run_target  # benchmarks/ is on sys.path
+from vgs import OURS, QUICK, baseline_rows, reference_row, references, run_target  # benchmarks/ is on sys.path
 
 #: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
 METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
@@ -39,11 +39,8 @@ def mcmc_at_budget(name: str, budget: int, n_eval: int, seed: int, extra: list[s
     with the quick settings' start scale and the same references and seeds as a full sweep."""
     target = make_target(name)
     cfg = make_config(name, QUICK[name] + OURS.get(name, []) + extra + [f"seed={seed}"])
-    ref, floor = _references(target, n_eval, seed + 1)
-    rows = baseline_rows(target, cfg, budget, ref, n_eval, seed)
-    t0 = time.perf_counter()
-    rows["reference"] = {**_metrics(target, floor, ref), "n_energy_evals": 0, "seconds": time.perf_counter() - t0}
-    return rows
+    ref, floor = references(target, n_eval, seed + 1)
+    return {**baseline_rows(target, cfg, budget, ref, n_eval, seed), "reference": reference_row(target, floor, ref)}
 
 
 def main(argv: list[str] | None = None) -> int:
