@@ -38,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:  # as when run as a script: the sibling figures.py
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+import figures  # noqa: E402
+
 PIVOT_ABOVE = 8
 #: the metric a pivot table shows, the first one present in every record
 PRIMARY = ("auroc", "sw", "fd", "tvd_e", "sinkhorn", "value", "image_auroc", "mean_return")
@@ -860,6 +864,39 @@ def marked_files(exclude: Path | None = None) -> list[Path]:
     return [f for f in files if f.exists() and f != exclude and "<!-- report:" in f.read_text()]
 
 
+#: docs/img/NAME -> the result file it is drawn from and how (:mod:`figures`): ``--out`` redraws a figure
+#: whose file changed since it was drawn, ``--check`` fails on a missing or stale one. An image in the
+#: docs is either one of these or a file in ``results/`` written by the benchmark named in its JSON.
+FIGURES: dict[str, tuple[str, figures.Draw]] = {
+    "vgs_budget_dw4.png": ("vgs_budget_dw4.json", figures.budget_figure),
+    "vgs_budget_funnel.png": ("vgs_budget_funnel.json", figures.budget_figure),
+    "vgs_budget_funnel_replay.png": ("vgs_budget_funnel_replay.json", figures.budget_figure),
+}
+
+
+def stale_figures(results: Path, img: Path) -> list[Path]:
+    """The figures of ``FIGURES`` under ``img`` that are missing or drawn from another version of
+    their result file (a figure whose result file is absent is an error: its source is gone)."""
+    stale = []
+    for name, (source, _) in FIGURES.items():
+        src = results / source
+        if not src.is_file():
+            raise BlockError(f"figure {name} is drawn from {src}, which does not exist")
+        if figures.read_stamp(img / name) != figures.source_stamp(src):
+            stale.append(img / name)
+    return stale
+
+
+def draw_figures(results: Path, img: Path) -> list[Path]:
+    """Redraw the stale figures of ``FIGURES`` into ``img``; returns the paths drawn."""
+    drawn = stale_figures(results, img)
+    for path in drawn:
+        source, draw = FIGURES[path.name]
+        src = results / source
+        figures.save(draw(json.loads(src.read_text())), path, figures.source_stamp(src))
+    return drawn
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path, help="result files to print (default: the whole page)")
@@ -870,6 +907,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=Path, nargs="*",
                         help="Markdown files whose marked blocks --out fills and --check checks (default: "
                              "README.md and docs/*.md with a block if --results is results/, else none)")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="folder that --out draws FIGURES into and --check checks (default: docs/img if "
+                             "--results is results/, else none)")
     args = parser.parse_args(argv)
     if args.files:
         for f in args.files:
@@ -883,14 +923,18 @@ def main(argv: list[str] | None = None) -> int:
         marked = marked_files(exclude=target.resolve() if target else None)
     else:
         marked = []
+    img = args.figures
+    if img is None and target is not None and args.results.resolve() == (ROOT / "results").resolve():
+        img = ROOT / "docs" / "img"
     try:
         filled = {f: fill_blocks(f.read_text(), args.results) for f in marked}
+        stale_img = stale_figures(args.results, img) if img is not None else []
     except BlockError as e:
-        print(f"a marked block cannot be rendered: {e}", file=sys.stderr)
+        print(f"a marked block or figure cannot be rendered: {e}", file=sys.stderr)
         return 1
     if args.check:
         assert target is not None
-        stale = [f for f, text in filled.items() if f.read_text() != text]
+        stale = [*(f for f, text in filled.items() if f.read_text() != text), *stale_img]
         if not target.exists() or target.read_text() != page:
             stale.insert(0, target)
         for f in stale:
@@ -905,6 +949,9 @@ def main(argv: list[str] | None = None) -> int:
         if f.read_text() != text:
             f.write_text(text)
             print(f"updated the marked blocks of {f}")
+    if img is not None:
+        for path in draw_figures(args.results, img):
+            print(f"drew {path} from its result file")
     return 0
 
 if __name__ == "__main__":

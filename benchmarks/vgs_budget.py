@@ -27,11 +27,12 @@ import torch
 
 from dxmi.algorithms.vgs import make_config
 from dxmi.targets import make_target
+from figures import BUDGET_METHODS, budget_figure, save, source_stamp
 from provenance import write_json
 from vgs import OURS, QUICK, baseline_rows, reference_row, references, run_target  # benchmarks/ is on sys.path
 
 #: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
-METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
+METHODS = BUDGET_METHODS
 
 
 def mcmc_at_budget(name: str, budget: int, n_eval: int, seed: int, extra: list[str]) -> dict[str, dict[str, Any]]:
@@ -89,31 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             write_json(out, {"target": args.target, "rows": rows, "seed": args.seed,
                              "seconds_total": time.perf_counter() - t_start, "threads": 1}, "vgs_budget.py", argv)
     if args.plot:
-        import matplotlib
+        import json
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-        for m in (m for m in METHODS if m in rows[0]):
-            # each method at its own budget (the reference floor, which spends none, at the VGS one)
-            evals = [r[m].get("n_energy_evals") or r["n_energy_evals"] for r in rows]
-            style = "--" if m == "reference" else "-o"
-            axes[0].plot(evals, [r[m]["tvd_e"] for r in rows], style, label=m)
-            if m != "reference":
-                axes[1].plot([r[m]["seconds"] for r in rows], [r[m]["tvd_e"] for r in rows], style, label=m)
-        axes[0].set_xlabel("energy evaluations (VGS: training + sampling)")
-        axes[1].set_xlabel("wall time, s (VGS: training + sampling; MCMC: sampling + scoring), 1 thread")
-        axes[0].set_ylabel("TVD-E (lower is better)")
-        for ax in axes:
-            ax.set_xscale("log")
-            ax.grid(alpha=0.3)
-        axes[0].set_title(f"{args.target}: TVD-E against energy evaluations")
-        axes[1].set_title(f"{args.target}: TVD-E against wall time")
-        axes[0].legend()
-        fig.tight_layout()
-        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.plot, dpi=120)
+        save(budget_figure(json.loads(out.read_text())), Path(args.plot), source_stamp(out))
         print(f"wrote {args.plot}")
     print(f"wrote {args.out}")
     return 0

@@ -1,0 +1,91 @@
+"""Figures drawn from result files, so that a plot in the docs cannot drift from the numbers.
+
+A benchmark that writes a result file draws its figure from the file's content (``--plot``), and
+``benchmarks/report.py --out docs/results.md`` redraws every figure of ``FIGURES`` into ``docs/img/``
+from ``results/``. Each PNG carries the SHA-256 of the result file it was drawn from (a ``Source``
+text chunk), so ``report.py --check`` (and ``tests/project/test_report.py``) notice a figure whose file
+has changed since. Only matplotlib is needed (imported when a figure is drawn), not torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: the rows of a ``benchmarks/vgs_budget.py`` file, in the order they are drawn
+BUDGET_METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
+BUDGET_LABELS = {"vgs": "VGS (ours, TD(λ))", "vgs_td0": "VGS, one-step TD", "mala": "MALA, many short chains",
+                 "mala_long": "MALA, 64 long chains", "hmc": "HMC", "pt": "parallel tempering",
+                 "reference": "reference floor (exact draws)"}
+#: the Okabe-Ito colour-blind-safe palette, one colour per method
+PALETTE = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#000000")
+SOURCE_KEY = "Source"
+
+
+def source_stamp(result_file: Path) -> str:
+    """What a figure drawn from ``result_file`` carries: the file's name and SHA-256."""
+    return f"{result_file.name} sha256:{hashlib.sha256(result_file.read_bytes()).hexdigest()}"
+
+
+def read_stamp(png: Path) -> str | None:
+    """The ``Source`` stamp of a PNG drawn by :func:`save` (None when absent or unreadable)."""
+    try:
+        from PIL import Image
+
+        with Image.open(png) as im:
+            return im.text.get(SOURCE_KEY)  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return None
+
+
+def budget_figure(data: dict[str, Any]) -> Any:
+    """TVD-E against energy evaluations and against wall time, one line per method, from a
+    ``benchmarks/vgs_budget.py`` result (``{"target": ..., "rows": [{method: {"tvd_e", "seconds",
+    "n_energy_evals"?}, "n_energy_evals": ...}]}``). Returns the matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = data["rows"]
+    if not rows:
+        raise ValueError("a budget figure needs at least one row; the file has none")
+    target = data.get("target", "?")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for colour, m in zip(PALETTE, BUDGET_METHODS):
+        if m not in rows[0]:
+            continue
+        # each method at its own budget (the reference floor, which spends none, at the VGS one)
+        evals = [r[m].get("n_energy_evals") or r["n_energy_evals"] for r in rows]
+        style = "--" if m == "reference" else "-o"
+        label = BUDGET_LABELS.get(m, m)
+        axes[0].plot(evals, [r[m]["tvd_e"] for r in rows], style, color=colour, label=label)
+        if m != "reference":
+            axes[1].plot([r[m]["seconds"] for r in rows], [r[m]["tvd_e"] for r in rows], style, color=colour,
+                         label=label)
+    axes[0].set_xlabel("energy evaluations (VGS: training + sampling)")
+    axes[1].set_xlabel("wall time, s (VGS: training + sampling; MCMC: sampling + scoring), 1 thread")
+    axes[0].set_ylabel("TVD-E of the samples (lower is better)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"{target}: TVD-E against energy evaluations")
+    axes[1].set_title(f"{target}: TVD-E against wall time")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, path: Path, stamp: str | None = None) -> None:
+    """Write ``fig`` as a PNG (folders made), with the ``Source`` stamp when given, and close it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, metadata={SOURCE_KEY: stamp} if stamp else None)
+    plt.close(fig)
+
+
+#: how each kind of figure is drawn from its result file's content
+Draw = Callable[[dict[str, Any]], Any]
