@@ -4,7 +4,7 @@ A benchmark that writes a result file draws its figure from the file's content (
 ``benchmarks/report.py --out docs/results.md`` redraws every figure of ``FIGURES`` into ``docs/img/``
 from ``results/``. Each PNG carries the SHA-256 of the result file it was drawn from (a ``Source``
 text chunk), so ``report.py --check`` (and ``tests/project/test_report.py``) notice a figure whose file
-has changed since. Only matplotlib is needed (imported when a figure is drawn), not torch.
+has changed since. Only matplotlib (imported when a figure is drawn) and the package's palette.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ BUDGET_METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference
 BUDGET_LABELS = {"vgs": "VGS (ours, TD(λ))", "vgs_td0": "VGS, one-step TD", "mala": "MALA, many short chains",
                  "mala_long": "MALA, 64 long chains", "hmc": "HMC", "pt": "parallel tempering",
                  "reference": "reference floor (exact draws)"}
-#: the Okabe-Ito colour-blind-safe palette, one colour per method
-PALETTE = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#000000")
 SOURCE_KEY = "Source"
 
 
@@ -49,12 +47,14 @@ def budget_figure(data: dict[str, Any]) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from dxmi.viz.labels import SAMPLER_COLOURS  # the package's colour-blind-safe palette
+
     rows = data["rows"]
     if not rows:
         raise ValueError("a budget figure needs at least one row; the file has none")
     target = data.get("target", "?")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for colour, m in zip(PALETTE, BUDGET_METHODS):
+    for colour, m in zip((*SAMPLER_COLOURS, "#000000"), BUDGET_METHODS):
         if m not in rows[0]:
             continue
         # each method at its own budget (the reference floor, which spends none, at the VGS one)
