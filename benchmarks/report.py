@@ -553,6 +553,13 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                       td0=f"the paper's one-step TD without replay, batch 64, at its own"
                           f" {{rows.{i}.vgs_td0.n_energy_evals}} evaluations") for i in range(3)),
     ),
+    # docs/vgs.md: the guide's command-line workflow on the GMM (benchmarks/vgs_cli.py)
+    "vgs_cli": (
+        Row("vgs_gmm_cli.json", "GMM-9 through `dxmi vgs train`, then `dxmi vgs evaluate`, {n_samples} samples "
+            "against as many exact draws", Num("metrics.sinkhorn", "Sinkhorn ↓"),
+            (Num("metrics.tvd_e", "TVD-E ↓"), Num("metrics.delta_std", "Δstd of the mode weights ↓"),
+             Num("metrics.log_z", "path-weight log Z (true: 0)"), Num("metrics.ess", "ESS of the path weights"))),
+    ),
     # docs/vgs.md, "The funnel": the exact optimum of the path KL for a Gaussian start
     "vgs_funnel_bound": tuple(
         Row("vgs_funnel_bound.json", f"funnel, the path-KL optimum of a chain with total noise {{rows.{i}.total_noise}}"
