@@ -2,8 +2,8 @@
 
 A benchmark that writes a result file draws its figure from the file's content (``--plot``), and
 ``benchmarks/report.py --out docs/results.md`` redraws every figure of ``FIGURES`` into ``docs/img/``
-from ``results/``. Each PNG carries the SHA-256 of the result file it was drawn from (a ``Source``
-text chunk), so ``report.py --check`` (and ``tests/project/test_report.py``) notice a figure whose file
+from ``results/``. Each PNG carries the SHA-256 of the result file it was drawn from and of this module (a
+``Source`` text chunk), so ``report.py --check`` (and ``tests/project/test_report.py``) notice a figure whose file
 has changed since. Only matplotlib (imported when a figure is drawn) and the package's palette.
 """
 
@@ -23,8 +23,10 @@ SOURCE_KEY = "Source"
 
 
 def source_stamp(result_file: Path) -> str:
-    """What a figure drawn from ``result_file`` carries: the file's name and SHA-256."""
-    return f"{result_file.name} sha256:{hashlib.sha256(result_file.read_bytes()).hexdigest()}"
+    """What a figure drawn from ``result_file`` carries: the file's name and SHA-256, and that of this
+    module (a figure drawn by older drawing code is stale too)."""
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return f"{result_file.name} sha256:{hashlib.sha256(result_file.read_bytes()).hexdigest()} figures:{code}"
 
 
 def read_stamp(png: Path) -> str | None:
@@ -53,7 +55,7 @@ def budget_figure(data: dict[str, Any]) -> Any:
     if not rows:
         raise ValueError("a budget figure needs at least one row; the file has none")
     target = data.get("target", "?")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3), sharey=True)
     for colour, m in zip((*SAMPLER_COLOURS, "#000000"), BUDGET_METHODS):
         if m not in rows[0]:
             continue
@@ -66,15 +68,19 @@ def budget_figure(data: dict[str, Any]) -> Any:
             axes[1].plot([r[m]["seconds"] for r in rows], [r[m]["tvd_e"] for r in rows], style, color=colour,
                          label=label)
     axes[0].set_xlabel("energy evaluations (VGS: training + sampling)")
-    axes[1].set_xlabel("wall time, s (VGS: training + sampling; MCMC: sampling + scoring), 1 thread")
+    axes[1].set_xlabel("wall time, s, 1 thread (VGS: training + sampling)")
     axes[0].set_ylabel("TVD-E of the samples (lower is better)")
+    from matplotlib.ticker import NullFormatter
+
     for ax in axes:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: the minor labels overlap
         ax.grid(alpha=0.3)
     axes[0].set_title(f"{target}: TVD-E against energy evaluations")
     axes[1].set_title(f"{target}: TVD-E against wall time")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend below both panels, off the lines
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -178,3 +179,53 @@ def test_readme_blocks_match_the_result_files() -> None:
     for page in sorted((ROOT / "docs").glob("*.md")):
         text = page.read_text()
         assert report.fill_blocks(text, ROOT / "results") == text, f"{page.name}'s generated blocks are out of date"
+
+
+def test_figures_are_drawn_from_their_result_file_and_go_stale_with_it(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("matplotlib")
+    results, img = tmp_path / "results", tmp_path / "img"
+    results.mkdir()
+    rows = [{"batch_size": b, "n_energy_evals": 100 * b,
+             "vgs": {"tvd_e": 0.5 / b, "seconds": 1.0 * b, "n_energy_evals": 100 * b},
+             "mala": {"tvd_e": 0.8 / b, "seconds": 0.5 * b}, "reference": {"tvd_e": 0.02, "seconds": 0.0}}
+            for b in (16, 32)]
+    _write(results / "budget_tiny.json", {"target": "dw4", "rows": rows})
+    monkeypatch.setattr(report, "FIGURES", {"budget_tiny.png": ("budget_tiny.json", report.figures.budget_figure)})
+    out = tmp_path / "results.md"
+    args = ["--results", str(results), "--out", str(out), "--figures", str(img)]
+    assert report.main([*args, "--check"]) == 1  # not drawn yet
+    assert report.main(args) == 0
+    png = img / "budget_tiny.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.figures.read_stamp(png) == report.figures.source_stamp(results / "budget_tiny.json")
+    assert report.main([*args, "--check"]) == 0
+    rows[0]["vgs"]["tvd_e"] = 0.9  # the figures change: the drawn figure is stale until redrawn
+    _write(results / "budget_tiny.json", {"target": "dw4", "rows": rows})
+    assert report.main([*args, "--check"]) == 1
+    assert report.main(args) == 0 and report.main([*args, "--check"]) == 0
+    (results / "budget_tiny.json").unlink()  # a figure whose source is gone is an error, not a silent pass
+    assert report.main([*args, "--check"]) == 1
+
+
+def test_every_image_in_the_docs_comes_from_a_result_file() -> None:
+    """A picture in README.md or docs/ is either drawn by report.py from a result file (docs/img/, FIGURES,
+    stamped with that file's hash) or written into results/ by the benchmark whose JSON names it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for page in pages:
+        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            target = (page.parent / link).resolve()
+            assert target.is_file(), f"{page.name} shows {link}, which does not exist"
+            if target.parent == (ROOT / "docs" / "img").resolve():
+                assert target.name in report.FIGURES, f"{page.name} shows {link}, which report.py does not draw"
+            else:
+                assert target.parent == (ROOT / "results").resolve(), (
+                    f"{page.name} shows {link}, which is neither a drawn figure nor a result file")
+                assert any(target.name in p.read_text() or target.name.startswith(p.stem + "_")
+                           for p in (ROOT / "results").glob("*.json")), (
+                    f"{link} is named by no result file (which command wrote it?)")
+    extra = {p.name for p in (ROOT / "docs" / "img").glob("*.png")} - set(report.FIGURES)
+    assert not extra, f"docs/img holds images report.py does not draw: {sorted(extra)}"
+    for name, (source, _) in report.FIGURES.items():
+        png = ROOT / "docs" / "img" / name
+        assert report.figures.read_stamp(png) == report.figures.source_stamp(ROOT / "results" / source), (
+            f"docs/img/{name} is stale: run python benchmarks/report.py --out docs/results.md")
