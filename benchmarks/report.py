@@ -524,6 +524,24 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                Num(f"seed_counts.{d}.dxmi_10_kept_start", "with DxMI-10 no worse than its warm start")))
           for d in _TOY2D),
     ),
+    # docs/dxmi.md, "Results on 2D data": the full-settings runs (3 seeds, the paper's DDPM-subsequence start)
+    "toy2d_full": (
+        *(Row(file, f"{d}, full settings, 4 steps, sliced Wasserstein ↓, mean over {{datasets.{d}.dxmi_4.n_seeds}} "
+              f"seeds, {{datasets.{d}.dxmi_4.n_samples}} samples{tag}",
+              Num(f"datasets.{d}.dxmi_4.sw", "DxMI-4", std=f"datasets.{d}.dxmi_4.sw_std"),
+              (Num(f"datasets.{d}.base_4.sw", "its start (DDPM posterior, 4 steps)", std=f"datasets.{d}.base_4.sw_std"),
+               Num(f"datasets.{d}.ddim_4.sw", "DDIM-4", std=f"datasets.{d}.ddim_4.sw_std"),
+               Num(f"datasets.{d}.gcd_4.sw", "GCD-4", std=f"datasets.{d}.gcd_4.sw_std"),
+               Num(f"datasets.{d}.dxmi_10.sw", "DxMI-10", std=f"datasets.{d}.dxmi_10.sw_std"),
+               Num(f"datasets.{d}.ddpm_1000.sw", "1000-step DDPM", std=f"datasets.{d}.ddpm_1000.sw_std")))
+          for file, d, tag in (("toy2d_full_8gaussians.json", "8gaussians", ", current preset"),
+                               *(("toy2d_full.json", d, ", earlier 8gaussians preset" if d == "8gaussians" else "")
+                                 for d in _TOY2D))),
+        Row("toy2d_full_8gaussians.json", "8gaussians, full settings, the reward known (exact energy, DxDP only), "
+            "recall ↑, mean over {datasets.8gaussians.dxdp_4_exact.n_seeds} seeds",
+            Num("datasets.8gaussians.dxdp_4_exact.recall", "with the entropy term"),
+            (Num("datasets.8gaussians.dxdp_4_exact_tau0.recall", "without it (tau1 = 0)"),)),
+    ),
     # docs/vgs.md, "Measured": the quick benchmark's targets over its seeds
     "vgs_seeds": tuple(_vgs_quick(f, k, *t, tempering=k == 0) for t in _VGS_TARGETS
                        for k, f in enumerate(_VGS_SEEDS)),
