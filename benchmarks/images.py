@@ -61,6 +61,20 @@ FULL: dict[str, dict] = {
 }
 
 
+#: how the image grids name the benchmark's rows (``<row>_<T>``), with the NFE after them
+GRID_NAMES = {"ddpm": "DDPM ancestral", "ddim": "DDIM, evenly spaced", "base": "base policy (DDPM posterior)",
+              "warm": "warm start (distilled solver)", "ddim_best": "DDIM, best spacing",
+              "dpmsolver": "DPM-Solver++", "unipc": "UniPC", "dxmi": "DxMI"}
+
+
+def grid_label(method: str) -> str:
+    """``dpmsolver_10`` -> ``DPM-Solver++ · NFE 10``: a benchmark row as its image grid is titled."""
+    row, _, steps = method.rpartition("_")
+    if not row or not steps.isdigit():
+        return method
+    return f"{GRID_NAMES.get(row, row)} · NFE {steps}"
+
+
 def sampling_generator(seed: int) -> Any:
     """The generator every method samples its evaluation images with (one per method, same seed)."""
     import torch
@@ -170,7 +184,7 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
         r = out[method]
         if labels is not None:  # how often the classifier reads the class a sample was drawn for
             r["label_accuracy"] = metric.label_accuracy(samples, labels[: len(samples)])
-        grids[method] = samples[:64]
+        grids[grid_label(method)] = samples[:64]
         acc = f" label_acc={r['label_accuracy']:.3f}" if labels is not None else ""
         print(f"  [{name}] {method:<10} fd={r['fd']:8.3f} precision={r['precision']:.3f} recall={r['recall']:.3f}"
               f"{acc} n={r['n_samples']} {seconds:7.1f}s", flush=True)

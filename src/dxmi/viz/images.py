@@ -28,13 +28,20 @@ def image_grid(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndar
     return grid
 
 
-def plot_image_grids(samples: Mapping[str, Tensor], path: str | Path, title: str | None = None) -> Path:
-    """One panel (a square grid of up to 64 images) per entry, side by side, titled by its key (the
-    callers name the method and its NFE, e.g. ``DxMI (dxdp) · NFE 10``) and the number of images."""
+def plot_image_grids(samples: Mapping[str, Tensor], path: str | Path, title: str | None = None,
+                     per_row: int = 6) -> Path:
+    """One panel (a square grid of up to 64 images) per entry, ``per_row`` panels a row, titled by its
+    key (the callers name the method and its NFE, e.g. ``DxMI (dxdp) · NFE 10``) and the number of images."""
+    if per_row < 1:
+        raise ValueError(f"per_row must be >= 1, got {per_row}")
     plt = _plt()
     names = list(samples)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.9), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = max(1, min(per_row, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
         g = image_grid(samples[name][:64])
         ax.imshow(g[..., 0] if g.shape[-1] == 1 else g, cmap="gray" if g.shape[-1] == 1 else None,
                   vmin=0, vmax=1, interpolation="nearest")
