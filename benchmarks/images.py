@@ -62,7 +62,7 @@ FULL: dict[str, dict] = {
 
 
 #: how the image grids name the benchmark's rows (``<row>_<T>``), with the NFE after them
-GRID_NAMES = {"ddpm": "DDPM ancestral", "ddim": "DDIM, evenly spaced", "base": "base policy (DDPM posterior)",
+GRID_NAMES = {"ddpm": "DDPM ancestral", "ddim": "DDIM, evenly spaced", "base": "base policy (untrained)",
               "warm": "warm start (distilled solver)", "ddim_best": "DDIM, best spacing",
               "dpmsolver": "DPM-Solver++", "unipc": "UniPC", "dxmi": "DxMI"}
 
