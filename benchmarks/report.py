@@ -571,6 +571,15 @@ BLOCKS: dict[str, tuple[Row | FewStep, ...]] = {
                       td0=f"the paper's one-step TD without replay, batch 64, at its own"
                           f" {{rows.{i}.vgs_td0.n_energy_evals}} evaluations") for i in range(3)),
     ),
+    # docs/vgs.md, "The budget decides": the MCMC rows alone, parallel tempering included, at the DW-4 sweep's budgets
+    "vgs_budget_pt": tuple(
+        Row("vgs_budget_dw4_mcmc.json",
+            f"DW-4, {{rows.{i}.n_energy_evals}} energy evaluations, MCMC only (no VGS in this file), TVD-E ↓",
+            Num(f"rows.{i}.pt.tvd_e", f"parallel tempering ({{rows.{i}.pt.levels}} levels, "
+                                      f"t_max {{rows.{i}.pt.t_max}})"),
+            (Num(f"rows.{i}.mala_long.tvd_e", "64 long MALA chains"), Num(f"rows.{i}.mala.tvd_e", "MALA"),
+             Num(f"rows.{i}.hmc.tvd_e", "HMC"), Num(f"rows.{i}.reference.tvd_e", "reference floor")))
+        for i in range(5)),
     # docs/vgs.md: the guide's command-line workflow on the GMM (benchmarks/vgs_cli.py)
     "vgs_cli": (
         Row("vgs_gmm_cli.json", "GMM-9 through `dxmi vgs train`, then `dxmi vgs evaluate`, {n_samples} samples "
@@ -896,6 +905,7 @@ FIGURES: dict[str, tuple[str, figures.Draw]] = {
     "vgs_budget_dw4.png": ("vgs_budget_dw4.json", figures.budget_figure),
     "vgs_budget_funnel.png": ("vgs_budget_funnel.json", figures.budget_figure),
     "vgs_budget_funnel_replay.png": ("vgs_budget_funnel_replay.json", figures.budget_figure),
+    "vgs_budget_dw4_mcmc.png": ("vgs_budget_dw4_mcmc.json", figures.budget_figure),
 }
 
 
