@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: the rows of a ``benchmarks/vgs_budget.py`` file, in the order they are drawn
+#: the rows of a ``benchmarks/vgs_budget.py`` file, in the order they are drawn (``vgs_td0``, the paper's
+#: one-step TD without replay, is present where the quick ``vgs`` row uses our additions)
 BUDGET_METHODS = ("vgs", "vgs_td0", "mala", "mala_long", "hmc", "pt", "reference")
 BUDGET_LABELS = {"vgs": "VGS (ours, TD(λ))", "vgs_td0": "VGS, one-step TD", "mala": "MALA, many short chains",
                  "mala_long": "MALA, 64 long chains", "hmc": "HMC", "pt": "parallel tempering",

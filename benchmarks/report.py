@@ -922,14 +922,12 @@ def stale_figures(results: Path, img: Path) -> list[Path]:
     return stale
 
 
-def draw_figures(results: Path, img: Path) -> list[Path]:
-    """Redraw the stale figures of ``FIGURES`` into ``img``; returns the paths drawn."""
-    drawn = stale_figures(results, img)
-    for path in drawn:
+def draw_figures(results: Path, stale: list[Path]) -> None:
+    """Redraw the figures ``stale`` (from :func:`stale_figures`) from their result files."""
+    for path in stale:
         source, draw = FIGURES[path.name]
         src = results / source
         figures.save(draw(json.loads(src.read_text())), path, figures.source_stamp(src))
-    return drawn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -984,9 +982,9 @@ def main(argv: list[str] | None = None) -> int:
         if f.read_text() != text:
             f.write_text(text)
             print(f"updated the marked blocks of {f}")
-    if img is not None:
-        for path in draw_figures(args.results, img):
-            print(f"drew {path} from its result file")
+    draw_figures(args.results, stale_img)
+    for path in stale_img:
+        print(f"drew {path} from its result file")
     return 0
 
 if __name__ == "__main__":

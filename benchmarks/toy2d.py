@@ -35,7 +35,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +284,7 @@ def aggregate(results: list[dict]) -> dict:
         agg[d] = {}
         for m, runs in ms.items():
             keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
-            row = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+            row: dict[str, Any] = {k: float(np.mean([r[k] for r in runs])) for k in keys}
             if len(runs) > 1:
                 row.update({f"{k}_std": float(np.std([r[k] for r in runs])) for k in ("sw", "mmd") if k in keys})
             for k in [k for k in runs[0] if isinstance(runs[0][k], str)]:  # e.g. a solver's chosen spacing
@@ -436,20 +436,21 @@ def run_parallel(fn: Callable[[Any], Any], jobs: list, workers: int,
     """``[fn(j) for j in jobs]`` (same order), in ``workers`` spawned processes when ``workers > 1``;
     ``on_result(i, result)`` is called in the parent as each job finishes (so finished work can be kept)."""
     out: list = [None] * len(jobs)
-    if workers <= 1:
-        done = ((i, fn(j)) for i, j in enumerate(jobs))
-        for i, r in done:
+    tasks = [(fn, i, j) for i, j in enumerate(jobs)]
+
+    def keep(finished: Iterable[tuple[int, Any]]) -> None:
+        for i, r in finished:
             out[i] = r
             if on_result is not None:
                 on_result(i, r)
+
+    if workers <= 1:
+        keep(map(_indexed, tasks))
         return out
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(workers) as pool:
-        for i, r in pool.imap_unordered(_indexed, [(fn, i, j) for i, j in enumerate(jobs)], chunksize=1):
-            out[i] = r
-            if on_result is not None:
-                on_result(i, r)
+        keep(pool.imap_unordered(_indexed, tasks, chunksize=1))
     return out
 
 

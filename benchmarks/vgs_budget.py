@@ -31,9 +31,6 @@ from figures import BUDGET_METHODS, budget_figure, save, source_stamp
 from provenance import write_json
 from vgs import OURS, QUICK, baseline_rows, reference_row, references, run_target  # benchmarks/ is on sys.path
 
-#: ``vgs_td0`` (the paper's one-step TD, no replay) is present where the quick ``vgs`` row uses our additions.
-METHODS = BUDGET_METHODS
-
 
 def mcmc_at_budget(name: str, budget: int, n_eval: int, seed: int, extra: list[str]) -> dict[str, dict[str, Any]]:
     """The MCMC rows of ``benchmarks/vgs.py`` at a given budget (no VGS trained) and the reference floor,
@@ -78,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = run_target(args.target, True, args.n_eval, args.seed, Path(tmp) / f"v{b}",
                                  list(args.overrides) + [f"{args.vary}={b}"])
                 row = {args.vary: b, "n_energy_evals": res["vgs"]["n_energy_evals"]}
-            methods = [m for m in METHODS if m in res]
+            methods = [m for m in BUDGET_METHODS if m in res]
             for m in methods:
                 row[m] = {k: v for k, v in res[m].items()
                           if k in ("tvd_e", "w2", "sinkhorn", "tvd_d", "seconds", "n_energy_evals", "levels",
