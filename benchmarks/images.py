@@ -32,15 +32,17 @@ from typing import Any
 from provenance import write_json
 
 METHODS = ("ddpm_1000", "ddim_10", "ddim_4", "base_10", "base_4", "warm_10", "warm_4", "ddim_best_10", "ddim_best_4",
-           "dpmsolver_10", "dpmsolver_4", "unipc_10", "unipc_4", "dxmi_10", "dxmi_4")
-SOLVER_PREFIXES = ("ddim_best", "dpmsolver", "unipc")
+           "dpmsolver_10", "dpmsolver_4", "unipc_10", "unipc_4", "deis_10", "deis_4", "dxmi_10", "dxmi_4")
+SOLVER_PREFIXES = ("ddim_best", "dpmsolver", "unipc", "deis")
 
-# DxMI's start, one configuration for every image dataset and T: the policy on UniPC's leading timesteps with
-# the deterministic DDIM-form mean, warm-started by regressing it on UniPC's path (SolverDistillation), then DxMI.
-# Chosen on the validation half of the reference with the validation sampling seed (docs/images.md).
+# DxMI's start, one configuration for every image dataset and T: the policy on the timesteps of the best
+# training-free solver at T (solver and spacing chosen on validation draws over every solver of the solver rows,
+# as on the 2D presets) with the deterministic DDIM-form mean, warm-started by regressing it on that solver's
+# path (SolverDistillation), then DxMI. Chosen on the validation half of the reference with the validation
+# sampling seed (docs/images.md).
 # The trained sampler is the state with the lowest validation FD (scored before DxMI's first update and every
 # 25 iterations; train.select), so DxMI never reports a sampler worse than its start on validation.
-WARM = ["sampler.subsequence=unipc/leading", "sampler.ddim_eta=0.0", "sampler.warmstart.steps=200",
+WARM = ["sampler.ddim_eta=0.0", "sampler.warmstart.steps=200",
         "sampler.warmstart.lr=3e-4", "train.select.every=25", "train.select.n_samples=1000"]
 T4 = ["sampler.num_steps=4", *WARM, "train.iterations=200"]
 # T = 10: a slower policy average (EMA 0.99 instead of the preset's 0.95). On seed 1 the validation FD of the
@@ -64,7 +66,7 @@ FULL: dict[str, dict] = {
 #: how the image grids name the benchmark's rows (``<row>_<T>``), with the NFE after them
 GRID_NAMES = {"ddpm": "DDPM ancestral", "ddim": "DDIM, evenly spaced", "base": "base policy (untrained)",
               "warm": "warm start (distilled solver)", "ddim_best": "DDIM, best spacing",
-              "dpmsolver": "DPM-Solver++", "unipc": "UniPC", "dxmi": "DxMI"}
+              "dpmsolver": "DPM-Solver++", "unipc": "UniPC", "deis": "DEIS", "dxmi": "DxMI"}
 
 
 def grid_label(method: str) -> str:
@@ -206,7 +208,12 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
         meta["solver_choices"] = solver_rows(model, (10, 4), n, lambda x: val_metric(x).fd,
                                              lambda: validation_generator(seed), gen, record, y(n))
     for T in (10, 4):
-        c = load_config(plan["preset"], [*common, *plan["dxmi"][T], f"out={root}_dxmi{T}"])
+        # the warm start's teacher: the solver / spacing with the lowest validation FD at T over every solver row
+        val = {k: v for ch in meta["solver_choices"].values() if ch["nfe"] == T for k, v in ch["validation"].items()}
+        teacher = min(val, key=val.__getitem__)
+        meta[f"dxmi_{T}_warm_solver"] = teacher
+        c = load_config(plan["preset"], [*common, *plan["dxmi"][T], f"sampler.subsequence={teacher}",
+                                         f"out={root}_dxmi{T}"])
         shutil.copytree(root / "pretrain", Path(c.out) / "pretrain", dirs_exist_ok=True)
         shutil.copy(root / "classifier.safetensors", Path(c.out) / "classifier.safetensors")  # the same metric
         t0 = time.perf_counter()

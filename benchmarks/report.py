@@ -343,9 +343,12 @@ class FewStep:
 
 
 #: the training-free solver rows at NFE T of the DxMI benchmarks (each at its validation-chosen spacing)
-SOLVER_ROWS = ("ddim_best_{T}", "dpmsolver_{T}", "unipc_{T}")
+SOLVER_ROWS = ("ddim_best_{T}", "dpmsolver_{T}", "unipc_{T}", "deis_{T}")
 SOLVER_NAMES = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m": "DPM-Solver++ 3M",
-                "unipc": "UniPC"}
+                "dpmsolver++_full": "DPM-Solver++ 2M (order 2 to the last step)",
+                "dpmsolver++3m_full": "DPM-Solver++ 3M (order 3 to the last step)", "unipc": "UniPC",
+                "unipc3": "UniPC (order 3)", "deis": "DEIS (order 2)", "deis3": "DEIS (order 3)",
+                "deis_full": "DEIS (order 2 to the last step)", "deis3_full": "DEIS (order 3 to the last step)"}
 
 #: the parallel-tempering row of a VGS benchmark target ``t``, with its validation-chosen ladder
 _PT = "parallel tempering ({{{t}.pt.chains}} ladders of {{{t}.pt.levels}}, t_max {{{t}.pt.t_max}})"

@@ -24,13 +24,17 @@ Threads are fixed to 1 per worker. The DDPMs are trained first (one job per data
 the baselines and every trained method run as separate jobs in ``--workers`` processes. Each finished
 job is appended to ``OUT.parts.jsonl``; after an interruption, the same command with ``--resume`` (and
 the same ``--workdir``, whose DDPMs are loaded, not retrained) runs only the jobs that had not finished.
-``--merge FILE ...`` combines the per-seed figures of several runs into one file.
+``--merge FILE ...`` combines the per-seed figures of several runs into one file. ``--parts baselines``
+runs only the baselines job of each dataset and seed (after a solver row is added, it re-measures every
+solver row without retraining DxMI); merged with the earlier file of the same seeds, the rows both hold
+must agree, so a re-measured baseline that differs is refused, not averaged in.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -294,6 +298,13 @@ def aggregate(results: list[dict]) -> dict:
     return agg
 
 
+def solver_row_names(T: int) -> list[str]:
+    """The training-free solver rows at NFE T (``ddim_best_T``, ``dpmsolver_T``, ...: solver_rows.SOLVER_ROWS)."""
+    from solver_rows import SOLVER_ROWS
+
+    return [f"{row}_{T}" for row in SOLVER_ROWS]
+
+
 def checks(agg: dict) -> dict[str, bool]:
     g = agg.get("8gaussians", {})
     out: dict[str, bool] = {}
@@ -304,8 +315,7 @@ def checks(agg: dict) -> dict[str, bool]:
             "dxmi_4.sw < ddim_4.sw": g["dxmi_4"]["sw"] < g["ddim_4"]["sw"],
         }
     for T in (4, 10):  # DxMI against every training-free solver at the same NFE (spacings chosen on validation)
-        solvers = [m for m in g if m.endswith(f"_{T}") and m.split("_")[0] in ("ddim", "dpmsolver", "unipc")
-                   and m != f"ddim_{T}"]
+        solvers = [m for m in solver_row_names(T) if m in g]
         if f"dxmi_{T}" in g and solvers:
             best = min(solvers, key=lambda m: g[m]["sw"])
             out[f"dxmi_{T}.sw < every solver at NFE {T} (best: {best})"] = g[f"dxmi_{T}"]["sw"] < g[best]["sw"]
@@ -315,7 +325,7 @@ def checks(agg: dict) -> dict[str, bool]:
         if name == "8gaussians":
             continue
         for T in (4, 10):
-            solvers = [m for m in d if m in (f"ddim_best_{T}", f"dpmsolver_{T}", f"unipc_{T}")]
+            solvers = [m for m in solver_row_names(T) if m in d]
             if f"dxmi_{T}" in d and solvers:
                 best = min(solvers, key=lambda m: d[m]["sw"])
                 out[f"[{name}] dxmi_{T}.sw < every solver at NFE {T} (best: {best})"] = (
@@ -347,7 +357,7 @@ def seed_counts(results: list[dict]) -> dict[str, dict[str, int]]:
         ms, c = r["methods"], out.setdefault(r["dataset"], {"n_seeds": 0})
         c["n_seeds"] += 1
         for T in (4, 10):
-            solvers = [ms[m]["sw"] for m in (f"ddim_best_{T}", f"dpmsolver_{T}", f"unipc_{T}") if m in ms]
+            solvers = [ms[m]["sw"] for m in solver_row_names(T) if m in ms]
             if f"dxmi_{T}" in ms and solvers:
                 c[f"dxmi_{T}_below_solver"] = c.get(f"dxmi_{T}_below_solver", 0) + (
                     ms[f"dxmi_{T}"]["sw"] < min(solvers))
@@ -384,10 +394,12 @@ def per_seed_sw(runs: list[dict]) -> dict[str, dict[str, float]]:
 def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
     """The per-seed figures (``per_seed``: the SW of every row) of several result files of this benchmark,
     as one list of runs ``{"dataset", "seed", "methods": {m: {"sw"}}}``, and each file's name, command and
-    commit. A (dataset, seed) found in two files is an error (it would be counted twice)."""
-    runs: list[dict] = []
+    commit. A (dataset, seed) in several files is one run with the rows of all of them (e.g. a solver row
+    added by a later ``--parts baselines`` run); a row found in two files must hold the same SW there,
+    else it is an error (the files come from different runs and would be mixed)."""
+    by_key: dict[tuple[str, int], dict] = {}
+    origin: dict[tuple[str, int, str], str] = {}
     sources: list[dict] = []
-    seen: dict[tuple[str, int], str] = {}
     sizes: set[int] = set()
     for f in files:
         data = json.loads(Path(f).read_text())
@@ -397,12 +409,16 @@ def merge(files: list[str]) -> tuple[list[dict], list[dict]]:
         sources.append({"file": Path(f).name, **stamp_of(data)})
         for key, methods in data["per_seed"].items():
             dataset, _, seed = key.rpartition("/seed")
-            if (dataset, int(seed)) in seen:
-                raise ValueError(f"{dataset} seed {seed} is in both {seen[(dataset, int(seed))]} and {f}")
-            seen[(dataset, int(seed))] = f
-            runs.append({"dataset": dataset, "seed": int(seed), "methods": {m: {"sw": v} for m, v in methods.items()}})
+            run = by_key.setdefault((dataset, int(seed)), {"dataset": dataset, "seed": int(seed), "methods": {}})
+            for m, v in methods.items():
+                if m in run["methods"] and not math.isclose(run["methods"][m]["sw"], v, rel_tol=1e-9, abs_tol=1e-12):
+                    raise ValueError(f"{dataset} seed {seed}: {m} is {run['methods'][m]['sw']} in "
+                                     f"{origin[(dataset, int(seed), m)]} and {v} in {f}: not the same run")
+                run["methods"].setdefault(m, {"sw": v})
+                origin.setdefault((dataset, int(seed), m), f)
     if len(sizes) > 1:
         raise ValueError(f"the files were scored on different sample counts ({sorted(sizes)}): not comparable")
+    runs = list(by_key.values())
     n = sizes.pop()
     if n:  # every row of this benchmark is scored on the same number of samples
         for r in runs:
@@ -501,6 +517,10 @@ def main() -> int:
     ap.add_argument("--seeds", nargs="*", type=int, default=None, help="override the seeds (e.g. --seeds 0 1 2)")
     ap.add_argument("--resume", action="store_true",
                     help="reuse the jobs an interrupted run of the same plan finished (OUT.parts.jsonl)")
+    ap.add_argument("--parts", nargs="+", default=None, metavar="PART",
+                    help="run only these jobs of each dataset and seed: baselines (data, DDPM, DDIM, base samplers "
+                         "and every solver row), dxmi_4, dxmi_10, gcd_4, ... (default: all); e.g. --parts baselines "
+                         "re-measures the solver rows, and --merge adds them to an earlier file of the same seeds")
     ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
                     help="train nothing: combine the per-seed SW of these result files (other seeds or datasets of "
                          "this benchmark) into one file of means, standard deviations and the per-seed checks")
@@ -528,7 +548,10 @@ def main() -> int:
     # phase 1: one DDPM per (dataset, seed); phase 2: baselines and each trained method as its own job
     pre = run_parallel(pretrain_job, [(d, s, plan, args.workdir) for d, s in pairs], args.workers)
     jobs = [(d, s, plan, args.workdir, part, pre_s) for (d, s), pre_s in zip(pairs, pre)
-            for part in ["baselines", *methods_for(d, plan)]]
+            for part in ["baselines", *methods_for(d, plan)] if args.parts is None or part in args.parts]
+    if not jobs:
+        ap.error(f"--parts {' '.join(args.parts)} names no job of this plan; the jobs are baselines and "
+                 f"{', '.join(sorted({m for d in plan['datasets'] for m in methods_for(d, plan)}))}")
     # finished jobs of an interrupted run of this plan (--resume), then the rest, the longest first; the
     # parts go back in the jobs' order (baselines, then methods)
     log = PartsLog(args.out, plan)
@@ -555,6 +578,7 @@ def main() -> int:
     agg = aggregate(results)
     ok = {**checks(agg), **seed_checks(results)}
     report = {"mode": "quick" if args.quick else "full", "seeds": plan["seeds"], "n_eval_samples": plan["n_eval"],
+              "parts": args.parts or "all",
               "total_seconds": time.perf_counter() - t0, "datasets": agg, "checks": ok,
               "per_seed": per_seed_sw(results)}
     write_json(args.out, report, "toy2d.py", None)

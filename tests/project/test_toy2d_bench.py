@@ -1,5 +1,5 @@
 """benchmarks/toy2d.py --merge: runs of other seeds combine into one file of means, standard deviations and
-per-seed checks, and a seed counted twice is refused."""
+per-seed checks; a seed in two files joins their rows, and a row they disagree on is refused."""
 
 from __future__ import annotations
 
@@ -57,11 +57,18 @@ def test_merge_means_stds_and_seed_checks(toy2d, tmp_path, monkeypatch):
                                            "dxmi_10_below_solver": 3}
 
 
-def test_merge_refuses_a_seed_in_two_files(toy2d, tmp_path):
+def test_merge_joins_the_rows_of_one_seed_and_refuses_a_row_that_differs(toy2d, tmp_path):
     a = _file(tmp_path / "a.json", {"moons/seed0": _run(0.1, 0.2)})
-    b = _file(tmp_path / "b.json", {"moons/seed0": _run(0.1, 0.2)})
-    with pytest.raises(ValueError, match="moons seed 0 is in both"):
-        toy2d.merge([str(a), str(b)])
+    # a later baselines-only run of the same seed: the same solver rows, plus one more
+    b = _file(tmp_path / "b.json", {"moons/seed0": {"unipc_4": 0.2, "dpmsolver_4": 0.25, "deis_4": 0.05}})
+    runs, sources = toy2d.merge([str(a), str(b)])
+    assert len(runs) == 1 and [s["file"] for s in sources] == ["a.json", "b.json"]
+    assert runs[0]["methods"]["deis_4"]["sw"] == 0.05 and runs[0]["methods"]["dxmi_4"]["sw"] == 0.1
+    # the added row is the best solver now: dxmi_4 (0.1) is no longer below it
+    assert toy2d.seed_counts(runs)["moons"]["dxmi_4_below_solver"] == 0
+    other = _file(tmp_path / "o.json", {"moons/seed0": {"unipc_4": 0.21}})
+    with pytest.raises(ValueError, match="moons seed 0: unipc_4 is 0.2 in .*a.json and 0.21 in .*o.json"):
+        toy2d.merge([str(a), str(other)])
     c = _file(tmp_path / "c2.json", {"moons/seed5": _run(0.1, 0.2)}, n=3000)
     with pytest.raises(ValueError, match="different sample counts"):
         toy2d.merge([str(a), str(c)])

@@ -306,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sampler", default="dxmi", choices=list(SAMPLERS),
                        help="dxmi (trained), base (untrained T-step policy), ddpm (1000-step; for an EDM "
                             "base model: Euler-ancestral on --steps (100) levels), ddim, or a training-free "
-                            "diffusers solver on the same base model: dpmsolver++ (2M), dpmsolver++3m, unipc")
+                            "diffusers solver on the same base model: dpmsolver++ (2M), dpmsolver++3m, unipc, "
+                            "unipc3, deis (order 2), deis3; _full: the solver's order kept to the last step")
         p.add_argument("--steps", type=int, default=None,
                        help="ddim / solver step count = network evaluations (default: the run's T)")
         p.add_argument("--spacing", default=None, choices=["leading", "trailing", "linspace"],

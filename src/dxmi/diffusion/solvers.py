@@ -6,11 +6,17 @@ on the model's own betas (``trained_betas``, float64 tables of :class:`~dxmi.sch
 and stepped with ``scheduler.step(eps_theta(x_k, k), k, x)``.
 
 Solvers (:data:`SOLVERS`): ``ddim`` (eta = 0), ``dpmsolver++`` (DPM-Solver++ 2M, multistep, order 2),
-``dpmsolver++3m`` (order 3), ``unipc`` (UniPC-bh2, order 2). Spacings (:data:`SPACINGS`, diffusers'
-``timestep_spacing``): ``leading`` (k = 0, N/S, 2N/S, ...: the chain starts below the full noise
-level), ``trailing`` (starts at N - 1) and ``linspace`` (N - 1 .. 0, evenly). Which spacing is best
-depends on the model and the number of steps, so :func:`choose_spacing` picks it by a score on
-*validation* draws; the figure reported for the chosen spacing must come from other draws.
+``dpmsolver++3m`` (order 3), ``unipc`` / ``unipc3`` (UniPC-bh2, order 2 / 3), ``deis`` / ``deis3`` (DEIS,
+multistep, order 2 / 3; it stops at index 0, so its samples keep noise of std sqrt(1 - alpha_bar_0),
+0.01 on the linear schedule, where the others end at alpha_bar = 1), and DPM-Solver++ and DEIS with
+``_full``: the order kept to the last step (diffusers lowers it over the last steps of short chains by
+default; at 4 steps on digits DEIS-3 kept at order 3 is five times better than any default setting,
+docs/dxmi.md). Not offered: UniPC-bh1 (NaN after three steps in diffusers 0.42, even on its own linear
+betas) and Karras sigmas (measured several times worse at 4 and 10 steps on these models; docs/dxmi.md).
+Spacings (:data:`SPACINGS`, diffusers' ``timestep_spacing``): ``leading`` (k = 0, N/S, 2N/S, ...: the
+chain starts below the full noise level), ``trailing`` (starts at N - 1) and ``linspace`` (N - 1 .. 0,
+evenly). Which spacing is best depends on the model and the number of steps, so :func:`choose_spacing`
+picks it by a score on *validation* draws; the figure reported for the chosen spacing must come from other draws.
 
 NFE: one network evaluation per step for every solver here (the multistep solvers reuse earlier
 predictions), so ``num_steps`` is the NFE.
@@ -39,15 +45,32 @@ class SolverSpec:
     options: dict[str, Any]
 
 
-#: name -> the diffusers scheduler and its settings. Deterministic (ODE) solvers only.
+def _multistep(scheduler: str, order: int, full: bool = False, options: dict[str, Any] | None = None) -> SolverSpec:
+    """A diffusers multistep solver of ``order``; ``full``: that order up to the last step (diffusers'
+    ``lower_order_final=False``; by default diffusers lowers the order over the last steps of a chain of
+    fewer than 15, for stability)."""
+    return SolverSpec(scheduler, {"solver_order": order, "lower_order_final": not full, **(options or {})})
+
+
+_DPM, _DPM_OPTIONS = "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}
+_UNIPC, _UNIPC_OPTIONS = "UniPCMultistepScheduler", {"solver_type": "bh2", "predict_x0": True}
+_DEIS = "DEISMultistepScheduler"
+
+#: name -> the diffusers scheduler and its settings. Deterministic (ODE) solvers only. ``_full``: the
+#: solver's order kept to the last step (see :func:`_multistep`); UniPC is left out there: kept at order 2
+#: its corrector diverges to inf on Dirac data, at order 3 it hits a singular system at 4 and 10 steps.
 SOLVERS: dict[str, SolverSpec] = {
     "ddim": SolverSpec("DDIMScheduler", {"clip_sample": False, "set_alpha_to_one": True}),
-    "dpmsolver++": SolverSpec("DPMSolverMultistepScheduler",
-                              {"algorithm_type": "dpmsolver++", "solver_order": 2, "lower_order_final": True}),
-    "dpmsolver++3m": SolverSpec("DPMSolverMultistepScheduler",
-                                {"algorithm_type": "dpmsolver++", "solver_order": 3, "lower_order_final": True}),
-    "unipc": SolverSpec("UniPCMultistepScheduler", {"solver_order": 2, "solver_type": "bh2", "predict_x0": True,
-                                                    "lower_order_final": True}),
+    "dpmsolver++": _multistep(_DPM, 2, options=_DPM_OPTIONS),
+    "dpmsolver++3m": _multistep(_DPM, 3, options=_DPM_OPTIONS),
+    "dpmsolver++_full": _multistep(_DPM, 2, True, _DPM_OPTIONS),
+    "dpmsolver++3m_full": _multistep(_DPM, 3, True, _DPM_OPTIONS),
+    "unipc": _multistep(_UNIPC, 2, options=_UNIPC_OPTIONS),
+    "unipc3": _multistep(_UNIPC, 3, options=_UNIPC_OPTIONS),
+    "deis": _multistep(_DEIS, 2),
+    "deis3": _multistep(_DEIS, 3),
+    "deis_full": _multistep(_DEIS, 2, True),
+    "deis3_full": _multistep(_DEIS, 3, True),
 }
 
 
