@@ -69,6 +69,24 @@ def test_merge_joins_the_rows_of_one_seed_and_refuses_a_row_that_differs(toy2d, 
     other = _file(tmp_path / "o.json", {"moons/seed0": {"unipc_4": 0.21}})
     with pytest.raises(ValueError, match="moons seed 0: unipc_4 is 0.2 in .*a.json and 0.21 in .*o.json"):
         toy2d.merge([str(a), str(other)])
+
+
+def test_merge_takes_the_solver_rows_of_a_later_baselines_run(toy2d, tmp_path):
+    a = _file(tmp_path / "a.json", {"moons/seed0": _run(0.1, 0.2)})
+    rerun = {"moons/seed0": {"ddpm_1000": 0.04, "unipc_4": 0.19, "dpmsolver_4": 0.09, "deis_4": 0.12}}
+    b = _file(tmp_path / "b.json", rerun)
+    data = json.loads(b.read_text())
+    with pytest.raises(ValueError, match="unipc_4 is 0.2 in"):  # not marked as a baselines run: no replacing
+        toy2d.merge([str(a), str(b)])
+    b.write_text(json.dumps({**data, "parts": ["baselines"]}))
+    runs, _ = toy2d.merge([str(a), str(b)])
+    ms = runs[0]["methods"]
+    assert ms["unipc_4"]["sw"] == 0.19 and ms["dpmsolver_4"]["sw"] == 0.09 and ms["dxmi_4"]["sw"] == 0.1
+    assert toy2d.seed_counts(runs)["moons"]["dxmi_4_below_solver"] == 0  # 0.1 is above the new best, 0.09
+    # its other rows check that it ran on the same base model
+    b.write_text(json.dumps({**data, "parts": ["baselines"], "per_seed": {"moons/seed0": {"ddpm_1000": 0.05}}}))
+    with pytest.raises(ValueError, match="ddpm_1000 is 0.04 in"):
+        toy2d.merge([str(a), str(b)])
     c = _file(tmp_path / "c2.json", {"moons/seed5": _run(0.1, 0.2)}, n=3000)
     with pytest.raises(ValueError, match="different sample counts"):
         toy2d.merge([str(a), str(c)])
