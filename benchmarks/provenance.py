@@ -95,7 +95,7 @@ def portable_command(command: str, out: str) -> str:
 def publish(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[Path]:
     """Copy a result made in a scratch folder into ``results/``: ``src`` to ``dest`` with its ``command``
     rewritten by :func:`portable_command` (its commit and figures unchanged), plus the files a benchmark
-    writes beside it (``<stem>.meta.json``, ``<stem>_*_samples.png``) under ``dest``'s stem. Returns the
+    writes beside it (``<stem>.meta.json``, ``<stem>_<dataset>_samples.png``) under ``dest``'s stem. Returns the
     written paths. ``src`` may be ``dest`` (rewrites the command in place)."""
     src_p, dest_p = Path(src), Path(dest)
     written: list[Path] = []
@@ -112,6 +112,8 @@ def publish(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[P
         _write_atomic(d, json.dumps(data, indent=2) + "\n")
         written.append(d)
     for png in sorted(src_p.parent.glob(f"{src_p.stem}_*_samples.png")):
+        if "_" in png.name[len(src_p.stem) + 1: -len("_samples.png")]:
+            continue  # <stem>_<other>_<dataset>_samples.png: the grid of another result with this prefix
         target = dest_p.with_name(dest_p.stem + png.name[len(src_p.stem):])
         if png.resolve() != target.resolve():
             shutil.copyfile(png, target)

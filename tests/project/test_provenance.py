@@ -150,6 +150,7 @@ def test_publish_copies_the_result_its_meta_file_and_samples(tmp_path):
     (scratch / "e_s0.meta.json").write_text(json.dumps({"n": 2000, "command": cmd, "commit": "abc1234"}))
     (scratch / "e_s0_digits_samples.png").write_bytes(b"png")
     (scratch / "e_s0_old.json").write_text("{}")  # another result with the same prefix: not copied
+    (scratch / "e_s0_old_digits_samples.png").write_bytes(b"other")  # nor its grid
     written = provenance.publish(scratch / "e_s0.json", results / "images_quick.json")
     assert sorted(p.name for p in written) == ["images_quick.json", "images_quick.meta.json",
                                                "images_quick_digits_samples.png"]
