@@ -203,14 +203,12 @@ def run_dataset(name: str, plan: dict, workdir: Path, seed: int, grid_path: Path
             c = load_config(plan["preset"], [*common, *plan["dxmi"][T]])
             t0 = time.perf_counter()
             record(f"base_{T}", build_policy(c, model).sample(n, gen(), y(n)), time.perf_counter() - t0)
-        from solver_rows import solver_rows
+        from solver_rows import best_choice, solver_rows
 
         meta["solver_choices"] = solver_rows(model, (10, 4), n, lambda x: val_metric(x).fd,
                                              lambda: validation_generator(seed), gen, record, y(n))
     for T in (10, 4):
-        # the warm start's teacher: the solver / spacing with the lowest validation FD at T over every solver row
-        val = {k: v for ch in meta["solver_choices"].values() if ch["nfe"] == T for k, v in ch["validation"].items()}
-        teacher = min(val, key=val.__getitem__)
+        teacher = best_choice(meta["solver_choices"], T)  # the warm start's teacher, chosen on validation
         meta[f"dxmi_{T}_warm_solver"] = teacher
         c = load_config(plan["preset"], [*common, *plan["dxmi"][T], f"sampler.subsequence={teacher}",
                                          f"out={root}_dxmi{T}"])

@@ -344,11 +344,6 @@ class FewStep:
 
 #: the training-free solver rows at NFE T of the DxMI benchmarks (each at its validation-chosen spacing)
 SOLVER_ROWS = ("ddim_best_{T}", "dpmsolver_{T}", "unipc_{T}", "deis_{T}")
-#: the solvers as the tables name them; "full order": kept at its order to the last step (``_full``)
-SOLVER_NAMES = {"ddim": "DDIM", "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m": "DPM-Solver++ 3M",
-                "dpmsolver++_full": "DPM-Solver++ 2M, full order", "dpmsolver++3m_full": "DPM-Solver++ 3M, full order",
-                "unipc": "UniPC", "unipc3": "UniPC-3", "deis": "DEIS-2", "deis3": "DEIS-3",
-                "deis_full": "DEIS-2, full order", "deis3_full": "DEIS-3, full order"}
 
 #: the parallel-tempering row of a VGS benchmark target ``t``, with its validation-chosen ladder
 _PT = "parallel tempering ({{{t}.pt.chains}} ladders of {{{t}.pt.levels}}, t_max {{{t}.pt.t_max}})"
@@ -832,7 +827,9 @@ def few_step_rows(spec: FewStep, src: Source) -> list[tuple[str, str, str]]:
         pick = min if spec.lower_is_better else max
         best = pick(solvers, key=lambda s: src.get(f"datasets.{spec.dataset}.{s}.{spec.metric}"))
         b = group[best]
-        how = ", ".join(x for x in (SOLVER_NAMES.get(b.get("solver"), b.get("solver")),
+        from dxmi.viz.labels import SAMPLER_NAMES  # the package's names of the solvers
+
+        how = ", ".join(x for x in (SAMPLER_NAMES.get(b.get("solver"), b.get("solver")),
                                     b.get("spacing") and f"{b['spacing']} spacing") if x) or best
         cells = [f"best training-free solver ({how}) {fig(b)}"]
         if b.get("n_samples", n) != n:

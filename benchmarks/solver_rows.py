@@ -53,6 +53,15 @@ def best_solver(model: Any, T: int, n: int, val_score: Callable[[Any], float], v
     return min(val, key=val.__getitem__), val
 
 
+def best_choice(choices: dict[str, dict], T: int) -> str:
+    """The ``"solver/spacing"`` with the lowest validation score at T over every row of ``choices`` (what
+    :func:`solver_rows` returns): :func:`best_solver` without drawing the validation samples again."""
+    val = {k: v for c in choices.values() if c["nfe"] == T for k, v in c["validation"].items()}
+    if not val:
+        raise ValueError(f"no solver row at NFE {T} among {sorted(choices)}")
+    return min(val, key=val.__getitem__)
+
+
 def solver_rows(model: Any, steps: Sequence[int], n: int, val_score: Callable[[Any], float],
                 val_generator: Callable[[], Any], test_generator: Callable[[], Any],
                 record: Callable[[str, Any, float, dict], None], y: Any = None) -> dict[str, dict]:

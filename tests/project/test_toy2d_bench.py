@@ -119,3 +119,15 @@ def test_run_parallel_reports_each_job_as_it_ends(toy2d):
     seen: list[tuple[int, int]] = []
     out = toy2d.run_parallel(abs, [-3, 4, -5], 1, on_result=lambda i, r: seen.append((i, r)))
     assert out == [3, 4, 5] and seen == [(0, 3), (1, 4), (2, 5)]
+
+
+def test_best_choice_is_the_lowest_validation_score_over_every_row_at_that_nfe(toy2d):
+    from solver_rows import best_choice  # on the path the toy2d fixture set up
+
+    choices = {"unipc_4": {"nfe": 4, "validation": {"unipc/leading": 0.12, "unipc/trailing": 0.3}},
+               "deis_4": {"nfe": 4, "validation": {"deis3_full/leading": 0.2, "deis/leading": 0.15}},
+               "deis_10": {"nfe": 10, "validation": {"deis/leading": 0.01}}}
+    assert best_choice(choices, 4) == "unipc/leading"
+    assert best_choice(choices, 10) == "deis/leading"
+    with pytest.raises(ValueError, match="no solver row at NFE 7"):
+        best_choice(choices, 7)

@@ -83,12 +83,12 @@ def metric_info(key: str) -> MetricInfo:
 
 
 # -- samplers ----------------------------------------------------------------------------------------
+#: every sampler's name in plots and tables; "full order": a solver kept at its order to the last step
 SAMPLER_NAMES = {"dxmi": "DxMI", "base": "base T-step policy", "ddpm": "DDPM ancestral", "ddim": "DDIM",
-                 "dpmsolver++": "DPM-Solver++ (2M)", "dpmsolver++3m": "DPM-Solver++ (3M)", "unipc": "UniPC",
-                 "dpmsolver++_full": "DPM-Solver++ (2M, full order)",
-                 "dpmsolver++3m_full": "DPM-Solver++ (3M, full order)",
-                 "unipc3": "UniPC (order 3)", "deis": "DEIS (order 2)", "deis3": "DEIS (order 3)",
-                 "deis_full": "DEIS (order 2, full order)", "deis3_full": "DEIS (order 3, full order)"}
+                 "dpmsolver++": "DPM-Solver++ 2M", "dpmsolver++3m": "DPM-Solver++ 3M", "unipc": "UniPC",
+                 "dpmsolver++_full": "DPM-Solver++ 2M, full order", "dpmsolver++3m_full": "DPM-Solver++ 3M, full order",
+                 "unipc3": "UniPC-3", "deis": "DEIS-2", "deis3": "DEIS-3", "deis_full": "DEIS-2, full order",
+                 "deis3_full": "DEIS-3, full order"}
 #: the order of samplers in tables and figures
 SAMPLER_ORDER = ("dxmi", "base", "ddim", "dpmsolver++", "dpmsolver++3m", "dpmsolver++_full", "dpmsolver++3m_full",
                  "unipc", "unipc3", "deis", "deis3", "deis_full", "deis3_full", "ddpm")
